@@ -1,0 +1,139 @@
+"""The task registry: every folder in `tasks/` with lm-eval YAML in it is a finbench task.
+
+Nothing is registered by hand. Evaluation (lm-eval, through `finbench.lmeval_hook`), the mixture
+builder and the CLI all go through lm-eval's own TaskManager over the same folders, and training
+examples are rendered by lm-eval's own `build_qa_turn`, so a task's prompt is defined once (its
+YAML) and training and evaluation prompts are the same by construction.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS_DIR = Path(os.environ.get("FINBENCH_TASKS_DIR", ROOT / "tasks"))
+SPLIT_KEYS = {"train": "training_split", "dev": "validation_split", "test": "test_split"}
+
+
+class UnknownTaskError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the YAML says about one lm-eval task of ours (no data loaded)."""
+
+    name: str
+    yaml_path: Path
+    output_type: str
+    kind: str
+    folder: str
+    source: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_default_variant(self) -> bool:
+        """The generative variant is the default one; other variants carry a suffix (`fpb_mc`)."""
+        return self.output_type == "generate_until"
+
+
+def _load_yaml_unresolved(path: Path) -> dict[str, Any]:
+    # lm-eval's own loader follows `include:` and keeps `!function` tags unresolved (cheap).
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    return load_yaml(path, resolve_func=False, recursive=True)
+
+
+def _task_dirs(tasks_dir: Path) -> Iterator[Path]:
+    for folder in sorted(tasks_dir.iterdir()):
+        if folder.is_dir() and not folder.name.startswith(("_", ".")):
+            yield folder
+
+
+def discover(tasks_dir: Path | None = None) -> dict[str, TaskInfo]:
+    """All tasks under `tasks_dir`, by lm-eval task name. Re-scanned on every call (cheap)."""
+    tasks_dir = Path(tasks_dir or TASKS_DIR)
+    found: dict[str, TaskInfo] = {}
+    for folder in _task_dirs(tasks_dir):
+        for path in sorted(folder.glob("*.yaml")):
+            cfg = _load_yaml_unresolved(path)
+            name = cfg.get("task")
+            if not isinstance(name, str) or "group" in cfg:
+                continue
+            meta = cfg.get("metadata") or {}
+            found[name] = TaskInfo(
+                name=name,
+                yaml_path=path,
+                output_type=cfg.get("output_type", "generate_until"),
+                kind=str(meta.get("kind", "other")),
+                folder=folder.name,
+                source=dict(meta.get("source") or {}),
+                config=cfg,
+            )
+    return found
+
+
+def get_info(name: str) -> TaskInfo:
+    tasks = discover()
+    if name not in tasks:
+        import difflib
+
+        close = difflib.get_close_matches(name, tasks, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownTaskError(
+            f"unknown task {name!r} (looked in {TASKS_DIR}).{hint} Known: {', '.join(sorted(tasks))}"
+        )
+    return tasks[name]
+
+
+@functools.lru_cache(maxsize=1)
+def task_manager():
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+
+
+def load_task(name: str):
+    """The lm-eval ConfigurableTask for `name` (this loads its data)."""
+    get_info(name)  # clear error for unknown names before lm-eval's own
+    loaded = task_manager().load([name])
+    return loaded["tasks"][name]
+
+
+def split_docs(task, split: str) -> list[dict[str, Any]]:
+    if split not in SPLIT_KEYS:
+        raise ValueError(f"unknown split {split!r}; expected one of {list(SPLIT_KEYS)}")
+    split_name = getattr(task.config, SPLIT_KEYS[split])
+    if split_name is None:
+        raise ValueError(f"task {task.config.task!r} declares no {split} split")
+    docs = task.dataset[split_name]
+    if task.config.process_docs is not None:
+        docs = task.config.process_docs(docs)
+    return [dict(doc) for doc in docs]
+
+
+def training_messages(task, doc: dict[str, Any]) -> list[dict[str, str]]:
+    """One chat example for `doc`, built exactly as lm-eval builds a few-shot turn of the task.
+
+    system (the task description, if any) + user (doc_to_text) + assistant (gen_prefix + target).
+    """
+    q = task.doc_to_text(doc)
+    choices = task.doc_to_choice(doc) if task.config.doc_to_choice else None
+    target = task.doc_to_target(doc)
+    turns = task.build_qa_turn(
+        q=q,
+        c=choices,
+        a=target,
+        gen_prefix=task.doc_to_prefix(doc),
+        tgt_delim=task.config.target_delimiter,
+        few_delim="",
+    )
+    description = task.resolve_field(doc, task.config.description) or ""
+    messages = [{"role": "system", "content": description}] if description else []
+    return messages + [m.to_dict() for m in turns]

@@ -27,8 +27,9 @@ class LabelFilter(Filter):
             self._parsers[key] = LabelParser(doc["choices"], dict(synonyms))
         return self._parsers[key]
 
-    def apply(self, resps: Iterable[list[str]], docs: Iterable[dict]) -> list[list[str]]:
+    def apply(self, resps: Iterable[list[str]], docs: Iterable[dict]) -> list[str]:
+        # One generation per request: parse the first, like lm-eval's `take_first` closes a chain.
         return [
-            [self._parser(doc)(resp, strict=self.strict) for resp in doc_resps]
+            self._parser(doc)(doc_resps[0] if doc_resps else None, strict=self.strict)
             for doc_resps, doc in zip(resps, docs, strict=True)
         ]

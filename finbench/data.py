@@ -87,9 +87,7 @@ def seeded_split(rows: list[Row], size: float | int, seed: int) -> tuple[list[Ro
     return [rows[i] for i in parts["train"]["i"]], [rows[i] for i in parts["test"]["i"]]
 
 
-def split_grouped(
-    rows: list[Row], key: str, size: float, seed: int
-) -> tuple[list[Row], list[Row]]:
+def split_grouped(rows: list[Row], key: str, size: float, seed: int) -> tuple[list[Row], list[Row]]:
     """Like `seeded_split`, but rows sharing `key` (e.g. the same headline) stay on one side."""
     groups = list(dict.fromkeys(row[key] for row in rows))
     rest, held = seeded_split([{"k": g} for g in groups], size, seed)

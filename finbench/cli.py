@@ -1,0 +1,113 @@
+"""`finbench` command line. Each area module registers its own subcommands with `add_cli`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+# Modules that expose `add_cli(subparsers)`; each handler is `func(args) -> int`.
+COMMAND_MODULES: tuple[str, ...] = ("finbench.cli",)
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from finbench import data as D
+    from finbench import tasks as T
+
+    infos = T.discover()
+    rows = []
+    for info in infos.values():
+        sizes = "-"
+        if args.sizes:
+            try:
+                task = T.load_task(info.name)
+                sizes = "/".join(str(len(T.split_docs(task, s))) for s in T.SPLIT_KEYS)
+            except Exception as err:  # a task without reachable data still gets listed
+                sizes = f"unavailable ({type(err).__name__}: {str(err)[:60]})"
+        hub = info.source.get("hub") or {}
+        raw = info.source.get("raw") or {}
+        rows.append(
+            {
+                "task": info.name,
+                "kind": info.kind,
+                "type": info.output_type,
+                "hub": f"{hub.get('path', '-')}@{hub.get('revision', '-')}",
+                "raw": f"{raw.get('folder', '-')}/{','.join(raw.get('files', []))}",
+                "train/dev/test": sizes,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    source = f"{D.DATA_DIR_ENV}={D.data_dir()}" if D.data_dir() else "hub"
+    print(f"# {len(rows)} tasks in {T.TASKS_DIR} (data source: {source})")
+    cols = list(rows[0]) if rows else []
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from finbench import tasks as T
+
+    task = T.load_task(args.task)
+    docs = T.split_docs(task, args.split)
+    if args.limit is not None:
+        docs = docs[: args.limit]
+    out = sys.stdout
+    for doc in docs:
+        record = dict(doc)
+        if args.prompt:
+            record["messages"] = T.training_messages(task, doc)
+        out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    return 0
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="list tasks with their sources (and sizes with --sizes)")
+    p.add_argument("--sizes", action="store_true", help="load each task's data to count rows")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("data", help="print a task's rows as JSONL, after loading and splitting")
+    p.add_argument("task")
+    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--prompt", action="store_true", help="add the rendered chat messages")
+    p.set_defaults(func=_cmd_data)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finbench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    from finbench.data import DataError
+    from finbench.tasks import UnknownTaskError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DataError, UnknownTaskError, ValueError, FileNotFoundError) as err:
+        # Expected user errors: one clear line, no traceback (use -v to see where it came from).
+        if args.verbose:
+            raise
+        print(f"finbench: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

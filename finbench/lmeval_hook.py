@@ -1,0 +1,179 @@
+"""Make stock `lm_eval --tasks finbench` find this project's tasks, from any directory.
+
+lm-eval 0.4.13 discovers tasks only in its own folder and in `--include_path`; it has no plugin
+entry point yet (upstream PR #4015 adds the `lm_eval.tasks` group, declared in pyproject.toml).
+So `make install` writes a one-line `.pth` file into the environment's site-packages that calls
+`install()` at interpreter start. `install()` only registers an import hook (stdlib, no lm-eval
+import); when lm-eval's task manager module is first imported, `TaskManager.__init__` is wrapped so
+that every TaskManager also scans `tasks/` and the generated group configs. A user's own
+`--include_path` is kept and comes after ours, so it can still override a task. Tasks are scanned
+afresh by every TaskManager, so a folder dropped into `tasks/` appears without reinstalling, and
+it joins the `finbench` group and its `finbench_<kind>` subgroup automatically.
+
+Set FINBENCH_LMEVAL_HOOK=0 to switch the hook off for one process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import inspect
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+PTH_NAME = "finbench_lmeval.pth"
+PTH_LINE = "import finbench.lmeval_hook as _fb; _fb.install()\n"
+_TARGET = "lm_eval.tasks.manager"
+
+# lm-eval built-in tasks reused for the general-ability regression check.
+GENERAL_TASKS = [
+    "mmlu_high_school_us_history",
+    "mmlu_high_school_biology",
+    "mmlu_college_computer_science",
+    "mmlu_philosophy",
+    "mmlu_high_school_mathematics",
+    "gsm8k",
+    "ifeval",
+]
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("FINBENCH_CACHE") or Path.home() / ".cache" / "finbench"
+    return Path(base) / "lm_eval_groups"
+
+
+def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
+    """Group configs derived from the task folders: finbench, finbench_<kind>, finbench_mc."""
+    from finbench.tasks import discover
+
+    infos = discover(tasks_dir).values()
+    generative = [t for t in infos if t.is_default_variant]
+    groups: dict[str, dict] = {}
+
+    def group(name: str, members: list[str], filters: list[str]) -> None:
+        groups[name] = {
+            "group": name,
+            "task": sorted(members),
+            "aggregate_metric_list": [
+                {"metric": "score", "aggregation": "mean", "weight_by_size": False, "filter_list": filters}
+            ],
+            "metadata": {"version": 1.0},
+        }
+
+    group("finbench", [t.name for t in generative], ["tolerant", "strict"])
+    for kind in sorted({t.kind for t in generative}):
+        group(f"finbench_{kind}", [t.name for t in generative if t.kind == kind], ["tolerant", "strict"])
+    mc = [t.name for t in infos if t.output_type == "multiple_choice"]
+    if mc:
+        group("finbench_mc", mc, ["none"])
+    # Built-in tasks with different metrics: listed together, no pooled aggregate.
+    groups["finbench_general"] = {
+        "group": "finbench_general",
+        "task": GENERAL_TASKS,
+        "metadata": {"version": 1.0},
+    }
+    return groups
+
+
+def write_group_configs(tasks_dir: Path | None = None) -> Path:
+    """Write the group YAMLs to a folder named by their content hash (atomic; reused if present)."""
+    import yaml
+
+    texts = {name: yaml.safe_dump(cfg, sort_keys=True) for name, cfg in group_configs(tasks_dir).items()}
+    digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()[:16]
+    final = _cache_root() / digest
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    for name, text in texts.items():
+        (tmp / f"{name}.yaml").write_text(text)
+    try:
+        os.replace(tmp, final)
+    except OSError:  # another process won the race: same content, keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def task_paths() -> list[str]:
+    """Folders lm-eval should scan: the task folders and the generated groups."""
+    from finbench.tasks import TASKS_DIR
+
+    return [str(TASKS_DIR), str(write_group_configs())]
+
+
+# Entry-point target for lm-eval versions with plugin discovery (upstream PR #4015).
+TASK_PATHS = task_paths
+
+
+def _as_list(include_path) -> list:
+    if include_path is None:
+        return []
+    return list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+
+
+def patch_task_manager(cls: type) -> None:
+    if getattr(cls, "_finbench_patched", False):
+        return
+    original = cls.__init__
+    signature = inspect.signature(original)
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        user = _as_list(bound.arguments.get("include_path"))
+        ours = task_paths()
+        seen = {str(Path(p).resolve()) for p in user}
+        bound.arguments["include_path"] = [p for p in ours if str(Path(p).resolve()) not in seen] + user
+        original(*bound.args, **bound.kwargs)
+
+    __init__.__doc__ = original.__doc__
+    cls.__init__ = __init__
+    cls._finbench_patched = True
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the real loader of lm-eval's task manager module."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _TARGET:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def patched_exec(module):
+            exec_module(module)
+            patch_task_manager(module.TaskManager)
+
+        loader.exec_module = patched_exec
+        return spec
+
+
+def install() -> None:
+    if os.environ.get("FINBENCH_LMEVAL_HOOK", "1") == "0":
+        return
+    if _TARGET in sys.modules:
+        patch_task_manager(sys.modules[_TARGET].TaskManager)
+    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
+
+
+def write_pth(site_packages: str | None = None) -> Path:
+    """Install the start-up line into this environment's site-packages (idempotent)."""
+    target = Path(site_packages or sysconfig.get_paths()["purelib"]) / PTH_NAME
+    if not target.exists() or target.read_text() != PTH_LINE:
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(PTH_LINE)
+        os.replace(tmp, target)
+    return target
+
+
+if __name__ == "__main__":
+    print(write_pth())

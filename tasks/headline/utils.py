@@ -1,0 +1,83 @@
+"""Headline: each gold-news headline asks one yes/no question per question type.
+
+Splits are made over headlines (test 20%, dev 10% of the rest, seed 42) before the questions are
+expanded, so no headline is in two splits. The metric groups items by question type (`group`):
+`score` is the mean over types of weighted F1, as BloombergGPT reported it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from finbench import data as D
+
+FOLDER, FILE = "headline", "gold-dataset-sinha-khandait.csv"
+
+
+def _headlines(path: Path, records, columns: list[str]) -> list[D.Row]:
+    rows = []
+    for n, rec in enumerate(records):
+        flags = {}
+        for col in columns:
+            value = str(rec.get(col, "")).strip()
+            if value not in ("0", "1"):
+                raise D.DataError(f"{path}: row {n + 2}: column {col!r} is {value!r}, expected 0 or 1")
+            flags[col] = value == "1"
+        text = str(rec.get("News", "")).strip().strip('"').strip()
+        rows.append({"hid": f"headline-{n:05d}", "text": text, "flags": flags})
+    return rows
+
+
+def _columns(questions: dict) -> list[str]:
+    return sorted({col for _, cols in questions.values() for col in cols})
+
+
+def read_raw(root: Path, questions: dict) -> D.Splits:
+    path = D.raw_file(root, FOLDER, FILE)
+    columns = _columns(questions)
+    # Tab-separated despite the .csv name.
+    records = D.read_csv(path, delimiter="\t", required=("News", *columns))
+    return {"train": _headlines(path, records, columns)}
+
+
+def read_hub(path: str, revision: str, questions: dict) -> D.Splits:
+    import datasets
+
+    ds = datasets.load_dataset(path, revision=revision, split="train")
+    return {"train": _headlines(Path(path), ds, _columns(questions))}
+
+
+def expand(headlines: list[D.Row], questions: dict) -> list[D.Row]:
+    rows = []
+    for h in headlines:
+        for qtype, (question, cols) in questions.items():
+            yes = any(h["flags"][c] for c in cols)
+            rows.append(
+                {
+                    "id": f"{h['hid']}-{qtype}",
+                    "text": h["text"],
+                    "question": question,
+                    "group": qtype,
+                    "label": "yes" if yes else "no",
+                }
+            )
+    return rows
+
+
+def make_splits(upstream: D.Splits, questions: dict) -> D.Splits:
+    rest, test = D.split_grouped(upstream["train"], "text", 0.2, seed=42)
+    train, dev = D.split_grouped(rest, "text", 0.1, seed=42)
+    return {name: expand(rows, questions) for name, rows in (("train", train), ("dev", dev), ("test", test))}
+
+
+def load(labels, synonyms, source, questions, **_):
+    return D.build_dataset(
+        "headline",
+        read_raw=partial(read_raw, questions=questions),
+        read_hub=partial(read_hub, questions=questions),
+        make_splits=partial(make_splits, questions=questions),
+        labels=labels,
+        synonyms=synonyms,
+        hub=source["hub"],
+    )

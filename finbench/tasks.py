@@ -9,6 +9,7 @@ YAML) and training and evaluation prompts are the same by construction.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS_DIR = Path(os.environ.get("FINBENCH_TASKS_DIR", ROOT / "tasks"))
+log = logging.getLogger(__name__)
 SPLIT_KEYS = {"train": "training_split", "dev": "validation_split", "test": "test_split"}
 
 
@@ -62,7 +64,11 @@ def discover(tasks_dir: Path | None = None) -> dict[str, TaskInfo]:
     found: dict[str, TaskInfo] = {}
     for folder in _task_dirs(tasks_dir):
         for path in sorted(folder.glob("*.yaml")):
-            cfg = _load_yaml_unresolved(path)
+            try:
+                cfg = _load_yaml_unresolved(path)
+            except Exception as err:  # one broken task must not hide the others
+                log.warning("skipping %s: %s", path, err)
+                continue
             name = cfg.get("task")
             if not isinstance(name, str) or "group" in cfg:
                 continue

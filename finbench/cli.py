@@ -10,7 +10,14 @@ import sys
 from collections.abc import Sequence
 
 # Modules that expose `add_cli(subparsers)`; each handler is `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ("finbench.cli", "finbench.mixtures")
+COMMAND_MODULES: tuple[str, ...] = (
+    "finbench.cli",
+    "finbench.mixtures",
+    "finbench.train",
+    "finbench.evaluate",
+    "finbench.sweep",
+    "finbench.report",
+)
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:

@@ -1,0 +1,926 @@
+"""Sweeps: recipes x mixtures x seeds, run by a real scheduler, results in one SQLite store.
+
+A sweep file (`recipes/sweeps/NAME.yaml`, or any .yaml path) names
+
+    description: free text
+    recipes: [phi3_cocktail, llama31_8b_cocktail]    # recipes/NAME.yaml ("models")
+    mixtures: {design: paper55}                      # a design (mixtures/designs/NAME.yaml) ...
+    # mixtures: [paper55/fpb, paper55/all, demo]     # ... or a list of mixture names / .yaml paths
+    # mixtures: {design: paper55, include: [demo]}   # ... or both
+    seeds: [1, 2, 3]                                 # training seeds (the recipe's `seed`)
+    base_eval: true          # also score each recipe's untrained base model (general regression)
+    eval:
+      tasks: [fpb, fiqa_sa, headline]                # finance target tasks (lm-eval names)
+      general: []                                    # general-ability tasks (regression check)
+      splits: [dev, test]                            # dev selects mixtures, test reports them
+      limit: null                                    # rows per task (null: all)
+      backend: auto                                  # auto | hf | vllm
+      batch_size: auto
+      num_fewshot: null
+    job: train_eval          # train_eval (Axolotl + lm-eval) | eval_only (base model, no training)
+    ray: {num_cpus: 1, num_gpus: 0}                  # resources per run on a Ray cluster
+    store: runs/sweeps/NAME/sweep.sqlite             # default; relative to the project root
+
+Each run is (recipe, mixture, seed) and is keyed by a content hash of the recipe file's bytes, the
+mixture's validated spec, the seed, the job and the eval settings. A run is written to the store
+in ONE transaction with all its scores and per-item predictions when it finishes, so a sweep that
+is killed loses only the runs in flight: `finbench sweep run` again skips the finished keys and
+re-runs the rest (a run's `attempts` counts how often it was started).
+
+Executors: `local` runs the pending runs one after another in this process; `ray` submits them as
+Ray tasks (`ray.init()`: a local cluster, or `--address`/RAY_ADDRESS for an existing one). Only
+the driver writes to the store; Ray workers return their results. On a real cluster, submit the
+driver itself with Ray Jobs:
+
+    ray job submit --address http://HEAD:8265 --working-dir . -- finbench sweep run SWEEP --executor ray
+
+Slurm is not implemented (use Ray on Slurm via `ray start` inside an allocation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEPS_DIR = Path(os.environ.get("FINBENCH_SWEEPS_DIR", ROOT / "recipes" / "sweeps"))
+TOP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "ray", "store"}
+EVAL_KEYS = {"tasks", "general", "splits", "limit", "backend", "batch_size", "num_fewshot"}
+RAY_KEYS = {"num_cpus", "num_gpus", "address"}
+SPLITS = ("dev", "test")
+JOBS = ("train_eval", "eval_only")
+BACKENDS = ("auto", "hf", "vllm")
+ANY_METRIC = "*"  # items.metrics key: the same per-item value for every metric of the task
+BASE = "base"  # the mixture name of a recipe's untrained base-model run
+SCHEMA_VERSION = 1
+
+
+class SweepError(ValueError):
+    """A bad sweep file or an unreachable scheduler; the message names the file and key."""
+
+
+def _err(where: str, key: str, msg: str) -> SweepError:
+    return SweepError(f"{where}: {key}: {msg}")
+
+
+# --------------------------------------------------------------------------------------------
+# Sweep file
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run. Plain data (dict-able) so it travels to Ray workers and into the store."""
+
+    key: str
+    sweep: str
+    recipe: str  # recipe name (recipes/NAME.yaml) or absolute path
+    recipe_path: str
+    mixture: str  # mixture name, DESIGN/MEMBER, absolute .yaml path, or BASE
+    seed: int
+    job: str
+    eval: dict[str, Any]
+    components: dict[str, str | None]  # mixture component -> finbench task (None: a dataset)
+    recipe_sha: str
+    mixture_sha: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        return cls(**d)
+
+    @property
+    def label(self) -> str:
+        return f"{self.recipe} x {self.mixture} x seed {self.seed}"
+
+
+@dataclass
+class Sweep:
+    name: str
+    path: Path
+    description: str
+    recipes: list[str]
+    mixtures: list[str]
+    seeds: list[int]
+    base_eval: bool
+    eval: dict[str, Any]
+    job: str
+    ray: dict[str, Any]
+    store: Path
+    runs: list[RunSpec] = field(default_factory=list)
+
+
+def sweep_path(name_or_path: str) -> Path:
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix in (".yaml", ".yml") or os.sep in text:
+        if not path.is_file():
+            raise SweepError(f"{path}: sweep file not found")
+        return path.resolve()
+    path = SWEEPS_DIR / f"{text}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+        raise SweepError(
+            f"unknown sweep {text!r}: no {path}. Known: {', '.join(known) or 'none'}"
+        )
+    return path
+
+
+def _str_list(where: str, key: str, value: Any, *, allow_empty: bool = False) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or (not value and not allow_empty)
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        raise _err(where, key, f"expected a list of names, got {value!r}")
+    if len(set(value)) != len(value):
+        dup = sorted({v for v in value if value.count(v) > 1})
+        raise _err(where, key, f"duplicate entries {dup}")
+    return list(value)
+
+
+def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
+    if not isinstance(ev, dict):
+        raise _err(where, "eval", f"expected a mapping with tasks, splits, ..., got {ev!r}")
+    extra = set(ev) - EVAL_KEYS
+    if extra:
+        raise _err(where, "eval", f"unknown key(s) {sorted(extra)}; expected {sorted(EVAL_KEYS)}")
+    tasks = _str_list(where, "eval.tasks", ev.get("tasks"))
+    general = _str_list(where, "eval.general", ev.get("general", []), allow_empty=True)
+    splits = _str_list(where, "eval.splits", ev.get("splits", list(SPLITS)))
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise _err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
+    limit = ev.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
+        raise _err(where, "eval.limit", f"expected a positive number or null, got {limit!r}")
+    backend = ev.get("backend", "auto")
+    if backend not in BACKENDS:
+        raise _err(where, "eval.backend", f"expected one of {list(BACKENDS)}, got {backend!r}")
+    nf = ev.get("num_fewshot")
+    if nf is not None and (isinstance(nf, bool) or not isinstance(nf, int) or nf < 0):
+        raise _err(where, "eval.num_fewshot", f"expected a non-negative integer, got {nf!r}")
+    bs = ev.get("batch_size", "auto")
+    if not (bs == "auto" or (isinstance(bs, int) and not isinstance(bs, bool) and bs > 0)):
+        raise _err(where, "eval.batch_size", f"expected a positive integer or 'auto', got {bs!r}")
+    # Known tasks: finbench's own (cheap YAML scan); general tasks may be lm-eval built-ins and
+    # are checked when the first run loads them.
+    from finbench import tasks as T
+
+    known = T.discover()
+    for t in tasks:
+        if t not in known:
+            import difflib
+
+            close = difflib.get_close_matches(t, known, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise _err(where, "eval.tasks", f"unknown finbench task {t!r}.{hint}")
+    return {
+        "tasks": tasks,
+        "general": general,
+        "splits": splits,
+        "limit": limit,
+        "backend": backend,
+        "batch_size": bs,
+        "num_fewshot": nf,
+    }
+
+
+def _sha(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _resolve_mixtures(where: str, spec: Any, base_dir: Path) -> list[tuple[str, Any]]:
+    """[(name, finbench.mixtures.Mixture)] in sweep order; every mixture is validated now."""
+    from finbench import mixtures as M
+    from finbench import tasks as T
+
+    names: list[str] = []
+    design = None
+    if isinstance(spec, dict):
+        extra = set(spec) - {"design", "include"}
+        if extra:
+            raise _err(where, "mixtures", f"unknown key(s) {sorted(extra)}; expected design, include")
+        design = spec.get("design")
+        if design is not None and (not isinstance(design, str) or not design):
+            raise _err(where, "mixtures.design", f"expected a design name, got {design!r}")
+        names = _str_list(where, "mixtures.include", spec.get("include", []), allow_empty=True)
+        if design is None and not names:
+            raise _err(where, "mixtures", "expected a design and/or an include list")
+    else:
+        names = _str_list(where, "mixtures", spec)
+    out: list[tuple[str, Any]] = []
+    if design is not None:
+        dpath = Path(design)
+        if dpath.suffix not in (".yaml", ".yml"):
+            dpath = M.MIXTURES_DIR / M.DESIGNS_DIR_NAME / f"{design}.yaml"
+        elif not dpath.is_absolute():
+            dpath = (base_dir / dpath).resolve()
+        if not dpath.is_file():
+            known = sorted(p.stem for p in (M.MIXTURES_DIR / M.DESIGNS_DIR_NAME).glob("*.yaml"))
+            raise _err(where, "mixtures.design", f"no design file {dpath}; known designs: {known}")
+        try:
+            members = M.generate_design(dpath)
+            known_tasks = set(T.discover())
+            for member, mspec in members.items():
+                base = Path(mspec.pop("_base"))
+                name = f"{dpath.stem}/{member}"
+                out.append(
+                    (name, M.parse_mixture(mspec, name=name, path=base, known_tasks=known_tasks))
+                )
+        except M.MixtureError as err:
+            raise _err(where, "mixtures.design", str(err)) from err
+    for name in names:
+        ref = name
+        if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute():
+            ref = str((base_dir / name).resolve())
+        try:
+            out.append((ref, M.load_mixture(ref)))
+        except M.MixtureError as err:
+            raise _err(where, "mixtures", f"{name!r}: {err}") from err
+    seen: set[str] = set()
+    for name, _ in out:
+        if name in seen:
+            raise _err(where, "mixtures", f"mixture {name!r} listed twice")
+        seen.add(name)
+    return out
+
+
+def load_sweep(name_or_path: str) -> Sweep:
+    """Read and strictly validate a sweep: recipes, mixtures and tasks must all exist."""
+    from finbench import recipes as R
+
+    path = sweep_path(name_or_path)
+    where = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise SweepError(f"{path}: cannot read as YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise SweepError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    extra = set(data) - TOP_KEYS
+    if extra:
+        raise _err(where, ", ".join(sorted(extra)), f"unknown key(s); expected {sorted(TOP_KEYS)}")
+    for need in ("recipes", "mixtures", "seeds", "eval"):
+        if need not in data:
+            raise _err(where, need, "missing")
+    recipe_names = _str_list(where, "recipes", data["recipes"])
+    recipes = []
+    for r in recipe_names:
+        ref = r
+        if r.endswith((".yaml", ".yml")) and not Path(r).is_absolute():
+            ref = str((path.parent / r).resolve())
+        try:
+            recipes.append(R.load(ref))
+        except R.RecipeError as err:
+            raise _err(where, "recipes", f"{r!r}: {err}") from err
+    seeds = data["seeds"]
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise _err(where, "seeds", f"expected a list of distinct non-negative integers, got {seeds!r}")
+    job = data.get("job", "train_eval")
+    if job not in JOBS:
+        raise _err(where, "job", f"expected one of {list(JOBS)}, got {job!r}")
+    base_eval = data.get("base_eval", False)
+    if not isinstance(base_eval, bool):
+        raise _err(where, "base_eval", f"expected true or false, got {base_eval!r}")
+    ray_cfg = data.get("ray") or {}
+    if not isinstance(ray_cfg, dict) or set(ray_cfg) - RAY_KEYS:
+        raise _err(where, "ray", f"expected a mapping with keys from {sorted(RAY_KEYS)}, got {ray_cfg!r}")
+    for k in ("num_cpus", "num_gpus"):
+        v = ray_cfg.get(k, 1 if k == "num_cpus" else 0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise _err(where, f"ray.{k}", f"expected a non-negative number, got {v!r}")
+    ev = _parse_eval(where, data["eval"])
+    mixtures = _resolve_mixtures(where, data["mixtures"], path.parent)
+    store = data.get("store") or f"runs/sweeps/{path.stem}/sweep.sqlite"
+    if not isinstance(store, str):
+        raise _err(where, "store", f"expected a path, got {store!r}")
+    store_path = Path(store) if Path(store).is_absolute() else ROOT / store
+    sw = Sweep(
+        name=path.stem,
+        path=path,
+        description=str(data.get("description", "")),
+        recipes=[r.name for r in recipes],
+        mixtures=[m for m, _ in mixtures],
+        seeds=list(seeds),
+        base_eval=base_eval,
+        eval=ev,
+        job=job,
+        ray=dict(ray_cfg),
+        store=store_path,
+    )
+    sw.runs = expand(sw, recipes, mixtures)
+    return sw
+
+
+def run_key(recipe_sha: str, mixture_sha: str, seed: int, job: str, ev: dict[str, Any]) -> str:
+    """The content hash that identifies a run (the same inputs give the same key anywhere)."""
+    blob = json.dumps(
+        {"recipe": recipe_sha, "mixture": mixture_sha, "seed": seed, "job": job, "eval": ev},
+        sort_keys=True,
+    )
+    return _sha(blob)[:20]
+
+
+def expand(sweep: Sweep, recipes: list[Any], mixtures: list[tuple[str, Any]]) -> list[RunSpec]:
+    """recipes x mixtures x seeds (+ one base-model run per recipe and seed with base_eval)."""
+    runs: list[RunSpec] = []
+    mix_info = []
+    for name, mix in mixtures:
+        comps = {c: comp.task for c, comp in mix.components.items()}
+        mix_info.append((name, comps, _sha(json.dumps(mix.spec_dict(), sort_keys=True))))
+    for recipe in recipes:
+        rsha = _sha(recipe.path.read_bytes())
+        rname = recipe.name if recipe.path.parent == _recipes_dir() else str(recipe.path)
+        todo = [(BASE, {}, _sha(BASE), "eval_only")] if sweep.base_eval else []
+        todo += [(n, c, s, sweep.job) for n, c, s in mix_info]
+        for mname, comps, msha, job in todo:
+            # an untrained base model is greedy-decoded: one seed is enough
+            for seed in sweep.seeds[:1] if mname == BASE else sweep.seeds:
+                key = run_key(rsha, msha, seed, job, sweep.eval)
+                runs.append(
+                    RunSpec(
+                        key=key,
+                        sweep=sweep.name,
+                        recipe=rname,
+                        recipe_path=str(recipe.path),
+                        mixture=mname,
+                        seed=seed,
+                        job=job,
+                        eval=dict(sweep.eval),
+                        components=dict(comps),
+                        recipe_sha=rsha,
+                        mixture_sha=msha,
+                    )
+                )
+    keys = [r.key for r in runs]
+    if len(set(keys)) != len(keys):  # same recipe listed twice under two names, etc.
+        raise SweepError(f"{sweep.path}: two runs have the same content (recipe, mixture, seed)")
+    return runs
+
+
+def _recipes_dir() -> Path:
+    from finbench import recipes as R
+
+    return R.RECIPES_DIR.resolve()
+
+
+# --------------------------------------------------------------------------------------------
+# Store (SQLite, WAL; one writer: the driver)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY, sweep TEXT NOT NULL, recipe TEXT NOT NULL, mixture TEXT NOT NULL,
+    seed INTEGER NOT NULL, job TEXT NOT NULL, components TEXT NOT NULL, spec TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0, started_at TEXT, finished_at TEXT, seconds REAL,
+    host TEXT, model_dir TEXT, info TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS scores (
+    run_key TEXT NOT NULL REFERENCES runs(key), split TEXT NOT NULL, task TEXT NOT NULL,
+    metric TEXT NOT NULL, filter TEXT NOT NULL, value REAL, stderr REAL,
+    PRIMARY KEY (run_key, split, task, metric, filter));
+CREATE TABLE IF NOT EXISTS items (
+    run_key TEXT NOT NULL REFERENCES runs(key), split TEXT NOT NULL, task TEXT NOT NULL,
+    filter TEXT NOT NULL, doc_id INTEGER NOT NULL, doc_hash TEXT, target TEXT, prediction TEXT,
+    metrics TEXT NOT NULL, PRIMARY KEY (run_key, split, task, filter, doc_id));
+CREATE INDEX IF NOT EXISTS items_by_task ON items (task, split, filter);
+CREATE TABLE IF NOT EXISTS aggregations (
+    task TEXT NOT NULL, metric TEXT NOT NULL, aggregation TEXT NOT NULL,
+    higher_is_better INTEGER, PRIMARY KEY (task, metric));
+"""
+
+
+class Store:
+    """The sweep's results database. Every public write is one transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # a finished run survives a power cut
+        self.db.execute("PRAGMA foreign_keys=ON")
+        with self.tx():
+            for statement in _statements(SCHEMA):
+                self.db.execute(statement)
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def register(self, sweep: Sweep) -> None:
+        """Record the plan: new keys as pending; finished ones untouched."""
+        with self.tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('sweep', ?)", (sweep.name,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('sweep_file', ?)", (str(sweep.path),))
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('sweep_config', ?)",
+                (json.dumps(_sweep_summary(sweep), sort_keys=True),),
+            )
+            for r in sweep.runs:
+                db.execute(
+                    "INSERT OR IGNORE INTO runs (key, sweep, recipe, mixture, seed, job, components,"
+                    " spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    (r.key, r.sweep, r.recipe, r.mixture, r.seed, r.job,
+                     json.dumps(r.components, sort_keys=True), json.dumps(r.to_dict(), sort_keys=True)),
+                )
+
+    def status(self, keys: Iterable[str] | None = None) -> dict[str, str]:
+        rows = self.db.execute("SELECT key, status FROM runs").fetchall()
+        out = {r["key"]: r["status"] for r in rows}
+        return out if keys is None else {k: out.get(k, "pending") for k in keys}
+
+    def mark_running(self, spec: RunSpec) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE runs SET status='running', attempts=attempts+1, started_at=?, host=?, error=NULL "
+                "WHERE key=? AND status != 'done'",
+                (_now(), socket.gethostname(), spec.key),
+            )
+
+    def mark_failed(self, spec: RunSpec, error: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE runs SET status='failed', error=?, finished_at=? WHERE key=? AND status != 'done'",
+                (error[-4000:], _now(), spec.key),
+            )
+
+    def record(self, spec: RunSpec, result: dict[str, Any]) -> None:
+        """A finished run with its scores and items, all or nothing."""
+        with self.tx() as db:
+            if db.execute("SELECT status FROM runs WHERE key=?", (spec.key,)).fetchone()["status"] == "done":
+                return  # already recorded (e.g. a duplicate delivery): never twice
+            for table in ("scores", "items"):
+                db.execute(f"DELETE FROM {table} WHERE run_key=?", (spec.key,))  # noqa: S608
+            for split, ev in result.get("evals", {}).items():
+                db.executemany(
+                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(spec.key, split, s["task"], s["metric"], s["filter"], s["value"], s["stderr"])
+                     for s in ev["scores"]],
+                )
+                db.executemany(
+                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(spec.key, split, i["task"], i["filter"], i["doc_id"], i.get("doc_hash"),
+                      i.get("target"), i.get("prediction"), json.dumps(i["metrics"]))
+                     for i in ev["items"]],
+                )
+                for task, aggs in ev.get("aggregations", {}).items():
+                    for metric, (agg, hib) in aggs.items():
+                        db.execute(
+                            "INSERT OR REPLACE INTO aggregations VALUES (?, ?, ?, ?)",
+                            (task, metric, agg, None if hib is None else int(bool(hib))),
+                        )
+            db.execute(
+                "UPDATE runs SET status='done', finished_at=?, seconds=?, model_dir=?, info=?, error=NULL "
+                "WHERE key=?",
+                (_now(), result.get("seconds"), result.get("model_dir"),
+                 json.dumps(result.get("info", {}), sort_keys=True, default=str), spec.key),
+            )
+
+    def runs(self, status: str | None = None) -> list[sqlite3.Row]:
+        q = "SELECT * FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY recipe, mixture, seed"
+        return self.db.execute(q, (status,) if status else ()).fetchall()
+
+    def meta(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM meta")}
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _sweep_summary(sweep: Sweep) -> dict[str, Any]:
+    return {
+        "name": sweep.name,
+        "description": sweep.description,
+        "recipes": sweep.recipes,
+        "mixtures": sweep.mixtures,
+        "seeds": sweep.seeds,
+        "base_eval": sweep.base_eval,
+        "eval": sweep.eval,
+        "job": sweep.job,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs: the one integration point with finbench.train / finbench.evaluate
+
+
+def derived_recipe(spec: RunSpec) -> Path:
+    """The run's own recipe file: the sweep's recipe with this run's mixture and seed.
+
+    Its file name carries the run key, so `finbench.train` gives each run its own folder
+    (runs/<recipe>-<key>/) and its DONE.json guard never mixes two runs.
+    """
+    from finbench import train as TR
+
+    data = yaml.safe_load(Path(spec.recipe_path).read_text(encoding="utf-8"))
+    data["seed"] = spec.seed
+    if spec.mixture != BASE:
+        data["mixture"] = spec.mixture
+    stem = Path(spec.recipe_path).stem
+    out = TR.runs_dir() / "_sweep_recipes" / f"{stem}-{spec.key[:12]}.yaml"
+    text = f"# generated by finbench sweep {spec.sweep!r} for {spec.label}\n" + yaml.safe_dump(
+        data, sort_keys=False
+    )
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        TR._write_atomic(out, text)
+    return out
+
+
+def run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Run one sweep run (train, then evaluate on each split) and return everything to store.
+
+    Plain dict in, plain dict out: the same function runs in-process (local executor) and on a
+    Ray worker. Nothing here touches the store.
+    """
+    from finbench import evaluate as E
+    from finbench import recipes as R
+    from finbench import train as TR
+
+    spec = RunSpec.from_dict(spec_dict)
+    t0 = time.perf_counter()
+    recipe_file = derived_recipe(spec)
+    info: dict[str, Any] = {"recipe_file": str(recipe_file), "host": socket.gethostname()}
+    if spec.job == "train_eval":
+        TR.train(str(recipe_file), echo=False)
+        target = E.target_for_recipe(str(recipe_file))
+        info["train"] = TR.read_done(TR.run_dir_for(R.load(recipe_file)))
+    else:  # eval_only: the recipe's base model with its tokenizer's own chat template
+        recipe = R.load(recipe_file)
+        target = E.Target(
+            model_dir=R.resolve_base_model(recipe.data["base_model"]),
+            out_dir=TR.run_dir_for(recipe) / "eval-base",
+            settings=recipe.eval,
+            seed=spec.seed,
+        )
+    ev = spec.eval
+    tasks = list(ev["tasks"]) + list(ev.get("general", []))
+    evals = {}
+    for split in ev["splits"]:
+        out_dir = target.out_dir.parent / f"{target.out_dir.name}-{split}"
+        evaluate_split(target, out_dir, split, tasks, ev)
+        evals[split] = collect(out_dir, tasks)
+    return {
+        "key": spec.key,
+        "model_dir": target.model_dir,
+        "evals": evals,
+        "info": info,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev: dict[str, Any]) -> None:
+    """Score `target` on one split of `tasks` into out_dir (results.json + samples_*.jsonl).
+
+    test: `finbench.evaluate.evaluate` as is. dev: the same lm-eval call with each task's
+    `test_split` pointed at its `validation_split` (finbench.evaluate has no split option yet).
+    """
+    from dataclasses import replace
+
+    from finbench import evaluate as E
+
+    t = replace(target, out_dir=out_dir)
+    kwargs = dict(backend=ev["backend"], limit=ev["limit"], num_fewshot=ev["num_fewshot"],
+                  batch_size=ev["batch_size"])
+    if split == "test":
+        E.evaluate(t, tasks=tasks, **kwargs)
+        return
+    import lm_eval
+
+    backend = E.choose_backend(ev["backend"])
+    tm = E._task_manager(tasks)
+    loaded = tm.load(tasks)["tasks"]
+    task_objs = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
+    for task in task_objs:
+        dev = task.config.validation_split
+        if not dev:
+            raise SweepError(f"task {task.config.task!r} has no validation_split: cannot score dev")
+        task.config.test_split = dev
+    lm = E.make_lm(t, backend, ev["batch_size"])
+    results = lm_eval.simple_evaluate(
+        model=lm, tasks=task_objs, task_manager=tm, num_fewshot=ev["num_fewshot"],
+        limit=ev["limit"], apply_chat_template=True, log_samples=True, random_seed=t.seed,
+        numpy_random_seed=t.seed, torch_random_seed=t.seed, fewshot_random_seed=t.seed,
+    )
+    E.write_results(results, out_dir, extra={"split": split, "model_dir": t.model_dir,
+                                             "backend": backend, "tasks": tasks})
+
+
+def _aggregation_names(task: str) -> dict[str, tuple[str, bool | None]]:
+    """metric -> (dotted aggregation function or lm-eval aggregation name, higher_is_better)."""
+    from finbench import tasks as T
+
+    info = T.discover().get(task)
+    out: dict[str, tuple[str, bool | None]] = {}
+    if info is None:
+        return out
+    for m in info.config.get("metric_list", []) or []:
+        agg = m.get("aggregation")
+        if isinstance(agg, str):
+            # `!function` left unresolved reads '<yaml dir>/<module.function>'
+            out[str(m["metric"])] = (Path(agg).name, m.get("higher_is_better"))
+    return out
+
+
+def collect(out_dir: Path, tasks: list[str]) -> dict[str, Any]:
+    """Scores and per-item predictions from an eval folder written by finbench.evaluate."""
+    from finbench import evaluate as E
+
+    results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
+    scores = []
+    for row in E.flat_rows(results):
+        name, filt = row["metric"].split(",", 1)
+        value = row["value"]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        se = row["stderr"]
+        scores.append({"task": row["task"], "metric": name, "filter": filt, "value": float(value),
+                       "stderr": float(se) if isinstance(se, int | float) else None})
+    items = []
+    aggs = {}
+    for samples in sorted(out_dir.glob("samples_*.jsonl")):
+        task = samples.stem.removeprefix("samples_")
+        aggs[task] = _aggregation_names(task)
+        with samples.open(encoding="utf-8") as fh:
+            for line in fh:
+                s = json.loads(line)
+                metrics = {m: s[m] for m in s.get("metrics", []) if m in s}
+                if len(metrics) > 1 and len({json.dumps(v) for v in metrics.values()}) == 1:
+                    # classification logs one (group, gold, pred) item under every metric: store once
+                    metrics = {ANY_METRIC: next(iter(metrics.values()))}
+                fr = s.get("filtered_resps")
+                items.append({
+                    "task": task, "filter": s.get("filter", "none"), "doc_id": int(s["doc_id"]),
+                    "doc_hash": (s.get("doc_hash") or "")[:16] or None, "target": _text(s.get("target")),
+                    "prediction": _text(fr[0] if isinstance(fr, list) and fr else fr),
+                    "metrics": metrics,
+                })
+    return {"scores": scores, "items": items, "aggregations": aggs}
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None else v if isinstance(v, str) else json.dumps(v)
+
+
+# --------------------------------------------------------------------------------------------
+# Executors
+
+Job = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def pending(sweep: Sweep, store: Store) -> list[RunSpec]:
+    st = store.status(r.key for r in sweep.runs)
+    return [r for r in sweep.runs if st[r.key] != "done"]
+
+
+def run_local(sweep: Sweep, store: Store, job: Job = run_job, *, log: Callable[[str], None] = print) -> dict[str, int]:
+    todo = pending(sweep, store)
+    counts = {"done": 0, "failed": 0, "skipped": len(sweep.runs) - len(todo)}
+    for i, spec in enumerate(todo, 1):
+        log(f"[{i}/{len(todo)}] {spec.key} {spec.label}")
+        store.mark_running(spec)
+        try:
+            result = job(spec.to_dict())
+        except Exception as err:  # one failed run must not stop the sweep; it is retried on resume
+            store.mark_failed(spec, f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+            log(f"  failed: {type(err).__name__}: {err}")
+            counts["failed"] += 1
+            continue
+        store.record(spec, result)
+        counts["done"] += 1
+    return counts
+
+
+def connect_ray(address: str | None, *, runtime_env: dict[str, Any] | None = None) -> Any:
+    """Start a local Ray cluster (address None) or connect to one; a clear error when unreachable."""
+    try:
+        import ray
+    except ImportError as err:
+        raise SweepError("executor ray needs the ray package: pip install 'ray[default]'") from err
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        check_reachable(address)  # ray.init retries an unreachable GCS for minutes
+    try:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False,
+                 include_dashboard=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+        raise SweepError(
+            f"ray: cannot reach the cluster at {address!r} ({type(err).__name__}: {err}); "
+            "start it (`ray start --head`) or fix --address / RAY_ADDRESS"
+        ) from err
+    return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A TCP connect to a Ray address (host:port, ray://host:port, http://host:port)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise SweepError(f"ray: address {address!r}: expected HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        raise SweepError(
+            f"ray: cluster at {address!r} is not reachable ({type(err).__name__}: {err}); "
+            "start it (`ray start --head`) or fix --address / RAY_ADDRESS. Nothing was submitted"
+        ) from err
+
+
+def _runtime_env() -> dict[str, Any]:
+    keep = ("FINBENCH_DATA_DIR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE", "FINBENCH_MIXTURES_DIR",
+            "FINBENCH_TASKS_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
+            "TOKENIZERS_PARALLELISM", "AXOLOTL_DO_NOT_TRACK", "PYTHONPATH")
+    return {"env_vars": {k: os.environ[k] for k in keep if k in os.environ}}
+
+
+def run_ray(sweep: Sweep, store: Store, job: Job = run_job, *, address: str | None = None,
+            log: Callable[[str], None] = print) -> dict[str, int]:
+    todo = pending(sweep, store)
+    counts = {"done": 0, "failed": 0, "skipped": len(sweep.runs) - len(todo)}
+    if not todo:
+        return counts
+    ray = connect_ray(address or sweep.ray.get("address"), runtime_env=_runtime_env())
+    remote = ray.remote(
+        num_cpus=sweep.ray.get("num_cpus", 1), num_gpus=sweep.ray.get("num_gpus", 0), max_retries=0
+    )(job)
+    inflight: dict[Any, RunSpec] = {}
+    for spec in todo:
+        store.mark_running(spec)
+        inflight[remote.remote(spec.to_dict())] = spec
+    log(f"ray: submitted {len(inflight)} run(s) to {ray.get_runtime_context().gcs_address}")
+    while inflight:
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        for ref in ready:
+            spec = inflight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as err:
+                store.mark_failed(spec, f"{type(err).__name__}: {err}")
+                log(f"  failed {spec.key} {spec.label}: {type(err).__name__}: {str(err)[:300]}")
+                counts["failed"] += 1
+                continue
+            store.record(spec, result)  # the driver is the only writer
+            counts["done"] += 1
+            log(f"  done {spec.key} {spec.label} ({result.get('seconds')} s)")
+    return counts
+
+
+def run_sweep(name_or_path: str | Sweep, executor: str = "local", *, address: str | None = None,
+              job: Job = run_job, log: Callable[[str], None] = print) -> dict[str, int]:
+    sweep = name_or_path if isinstance(name_or_path, Sweep) else load_sweep(name_or_path)
+    if executor == "ray":  # reachability is checked before anything is recorded or submitted
+        if pending_count(sweep):
+            connect_ray(address or sweep.ray.get("address"), runtime_env=_runtime_env())
+    elif executor != "local":
+        raise SweepError(f"unknown executor {executor!r}; expected local or ray (slurm: not implemented)")
+    with driver_lock(sweep.store), Store(sweep.store) as store:
+        store.register(sweep)
+        if executor == "ray":
+            return run_ray(sweep, store, job, address=address, log=log)
+        return run_local(sweep, store, job, log=log)
+
+
+@contextmanager
+def driver_lock(store_path: Path) -> Iterator[None]:
+    """One driver per store: a second `sweep run` would start the same pending runs twice.
+
+    An OS file lock, so a killed driver releases it with its process.
+    """
+    import fcntl
+
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = store_path.with_name(store_path.name + ".lock")
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise SweepError(
+                f"{store_path}: another `finbench sweep run` is using this store; wait for it to end"
+            ) from err
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def pending_count(sweep: Sweep) -> int:
+    if not sweep.store.is_file():
+        return len(sweep.runs)
+    with Store(sweep.store) as store:
+        return len(pending(sweep, store))
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep)
+    status = {}
+    if sweep.store.is_file():
+        with Store(sweep.store) as store:
+            status = store.status()
+    if args.json:
+        print(json.dumps([{**r.to_dict(), "status": status.get(r.key, "pending")} for r in sweep.runs],
+                         indent=1))
+        return 0
+    for r in sweep.runs:
+        print(f"{r.key}  {status.get(r.key, 'pending'):<8} {r.recipe:<22} {r.mixture:<36} seed={r.seed} job={r.job}")
+    done = sum(status.get(r.key) == "done" for r in sweep.runs)
+    print(f"# {len(sweep.runs)} runs = {len(sweep.recipes)} recipes x "
+          f"{len(sweep.mixtures)} mixtures x {len(sweep.seeds)} seeds"
+          f"{' + 1 base-model run per recipe' if sweep.base_eval else ''}; "
+          f"{done} done; store {sweep.store}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    counts = run_sweep(args.sweep, args.executor, address=args.address)
+    print(f"# done {counts['done']}, failed {counts['failed']}, skipped (finished before) {counts['skipped']}")
+    return 1 if counts["failed"] else 0
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="plan and run sweeps (recipes/sweeps/*.yaml)")
+    ssub = p.add_subparsers(dest="sweep_command", required=True)
+    pl = ssub.add_parser("plan", help="list the runs of a sweep with their keys and status")
+    pl.add_argument("sweep", help="sweep name (recipes/sweeps/NAME.yaml) or path")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=_cmd_plan)
+    r = ssub.add_parser("run", help="run the unfinished runs of a sweep")
+    r.add_argument("sweep")
+    r.add_argument("--executor", choices=["local", "ray"], default="local")
+    r.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    r.set_defaults(func=_cmd_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m finbench.sweep plan|run SWEEP` (the handlers `finbench sweep` uses)."""
+    parser = argparse.ArgumentParser(prog="finbench")
+    add_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as err:  # SweepError, RecipeError, MixtureError: one clear line
+        print(f"finbench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

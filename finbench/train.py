@@ -1,0 +1,561 @@
+"""`finbench train NAME`: recipe -> mixture -> compiled Axolotl config -> `axolotl train`.
+
+Everything that can be checked cheaply is checked before anything expensive starts: the recipe
+(strictly), the hardware (a GPU profile on a machine without one), the mixture spec, the base model
+path, and finally the compiled config through Axolotl's own validator. Then:
+
+    runs/NAME/
+      recipe.yaml              the recipe as given
+      axolotl.yaml             the complete compiled Axolotl config (absolute paths)
+      mixture.manifest.json    the manifest of the mixture it trains on
+      logs/preprocess.log      `axolotl preprocess` output
+      logs/train.log           `axolotl train` output (appended across resumed attempts)
+      output/                  Axolotl's output_dir: checkpoints, final model or LoRA adapter
+      output/merged/           LoRA/QLoRA: merged model with the TRAINED tokenizer + chat template
+      DONE.json                written last: what was trained, where the model is
+      eval/                    `finbench eval NAME` results
+
+A finished run (DONE.json for the same compiled config) is a no-op unless --force. An unfinished
+run resumes from its last checkpoint (Axolotl's `auto_resume_from_checkpoints`). A finished or
+half-finished run of a DIFFERENT config is refused unless --force, so results never mix.
+Tokenised data is cached under runs/_prepared/<mixture content hash>/ (Axolotl's own cache key
+ignores file contents).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from finbench import recipes as R
+
+RUNS_DIR_ENV = "FINBENCH_RUNS_DIR"
+DONE = "DONE.json"
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+)
+
+
+class TrainError(RuntimeError):
+    """A training subprocess failed; the message names the command and its log."""
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_DIR_ENV, R.ROOT / "runs")).resolve()
+
+
+def run_dir_for(recipe: R.Recipe) -> Path:
+    return runs_dir() / recipe.name
+
+
+def prepared_root() -> Path:
+    return runs_dir() / "_prepared"
+
+
+# --------------------------------------------------------------------------------------------
+# Mixture: the one integration point with finbench.mixtures
+# --------------------------------------------------------------------------------------------
+
+
+def check_mixture(recipe: R.Recipe) -> Any:
+    """Parse the recipe's mixture spec (cheap); a missing or bad mixture fails here, early."""
+    ref = recipe.data["mixture"]
+    if ref.endswith(".jsonl"):
+        path = _relative_to_recipe(recipe, ref)
+        if not path.is_file():
+            raise R.RecipeError(f"{recipe.path}: mixture {ref!r}: no such file ({path})")
+        return path
+    from finbench import mixtures as M
+
+    if ref.endswith((".yaml", ".yml")):
+        ref = str(_relative_to_recipe(recipe, ref))
+    try:
+        return M.load_mixture(ref)
+    except M.MixtureError as err:
+        raise R.RecipeError(f"{recipe.path}: mixture {recipe.data['mixture']!r}: {err}") from err
+
+
+def _relative_to_recipe(recipe: R.Recipe, ref: str) -> Path:
+    path = Path(ref).expanduser()
+    return path if path.is_absolute() else (recipe.path.parent / path).resolve()
+
+
+def build_mixture(recipe: R.Recipe, spec: Any | None = None) -> R.MixtureInfo:
+    """Build (or reuse) the recipe's mixture. A ready-made chat .jsonl is hashed and used as is."""
+    spec = spec if spec is not None else check_mixture(recipe)
+    if isinstance(spec, Path):
+        return _jsonl_mixture(recipe, spec)
+    from finbench import mixtures as M
+
+    result = M.build(spec, runs_dir() / "mixtures")
+    return R.MixtureInfo(
+        jsonl=result.jsonl,
+        manifest=result.manifest,
+        content_hash=result.summary["content_hash"][:16],
+        n_datasets=len(spec.components),
+    )
+
+
+def _jsonl_mixture(recipe: R.Recipe, path: Path) -> R.MixtureInfo:
+    digest = hashlib.sha256()
+    tasks: Counter[str] = Counter()
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            digest.update(line)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                messages = row["messages"]
+                if not isinstance(messages, list) or not all(
+                    isinstance(m, dict) and {"role", "content"} <= m.keys() for m in messages
+                ):
+                    raise TypeError("messages must be a list of {role, content}")
+            except (ValueError, KeyError, TypeError) as err:
+                raise R.RecipeError(
+                    f"{path}:{lineno}: expected a JSON object with "
+                    "messages: [{role, content}, ...] "
+                    f"({type(err).__name__}: {err})"
+                ) from err
+            tasks[str(row.get("task", "unknown"))] += 1
+    if not tasks:
+        raise R.RecipeError(f"{path}: mixture file has no rows")
+    content_hash = digest.hexdigest()[:16]
+    manifest = {
+        "mixture": path.stem,
+        "file": str(path),
+        "content_hash": content_hash,
+        "rows": sum(tasks.values()),
+        "components": {t: {"rows_taken": n} for t, n in sorted(tasks.items())},
+    }
+    out = runs_dir() / "mixtures" / f"{path.stem}-{content_hash}.manifest.json"
+    _write_atomic(out, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return R.MixtureInfo(jsonl=path, manifest=out, content_hash=content_hash, n_datasets=len(tasks))
+
+
+# --------------------------------------------------------------------------------------------
+# Planning (everything before the first expensive step)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    recipe: R.Recipe
+    run_dir: Path
+    mixture: R.MixtureInfo
+    config: dict[str, Any]
+    config_sha: str
+    command: list[str]
+    env: dict[str, str]
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "axolotl.yaml"
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config["output_dir"])
+
+    @property
+    def model_dir(self) -> Path:
+        """The folder to evaluate: the merged model for adapters, else the trained model."""
+        return self.output_dir / "merged" if self.recipe.is_adapter else self.output_dir
+
+
+def check_hardware(recipe: R.Recipe, gpu: bool | None = None) -> None:
+    hw = recipe.hardware
+    gpu = R.has_gpu() if gpu is None else gpu
+    if hw["profile"] != "cpu" and not gpu:
+        raise R.RecipeError(
+            f"{recipe.path}: hardware.profile {hw['profile']!r} needs a CUDA GPU and this "
+            "machine has "
+            "none (torch.cuda.is_available() is False); use a cpu recipe (tiny_cpu, smol_cpu) here"
+        )
+    if gpu and hw["attention"] == "flash_attention_2" and not find_spec("flash_attn"):
+        raise R.RecipeError(
+            f"{recipe.path}: hardware.attention flash_attention_2 needs the flash-attn package "
+            "(make install GPU=1 builds it against this torch); or set hardware.attention: sdpa"
+        )
+    if hw["profile"] == "multi_node" and hw["launcher"] != "ray":
+        missing = [v for v in ("NODE_RANK", "MASTER_ADDR") if not os.environ.get(v)]
+        if missing:
+            raise R.RecipeError(
+                f"{recipe.path}: profile multi_node: set {' and '.join(missing)} (and MASTER_PORT, "
+                "default 29500) on every node, then run the same command on each"
+            )
+    if hw["profile"] == "multi_gpu" and gpu:
+        import torch
+
+        want, have = hw.get("gpus_per_node"), torch.cuda.device_count()
+        if want and want > have:
+            raise R.RecipeError(
+                f"{recipe.path}: hardware.gpus_per_node is {want} but this machine has "
+                f"{have} GPU(s)"
+            )
+
+
+def launcher_command(recipe: R.Recipe, config_path: Path) -> list[str]:
+    """`axolotl train` with the launcher for the hardware profile (Axolotl's own launchers)."""
+    hw = recipe.hardware
+    base = [*_axolotl(), "train", str(config_path)]
+    profile, launcher = hw["profile"], hw["launcher"]
+    if profile == "cpu":
+        return [*base, "--launcher", "python"]  # one process; no accelerate/torchrun needed
+    if launcher == "ray":
+        return [*base, "--launcher", "python"]  # `use_ray: true` in the config: Ray Train workers
+    if profile == "gpu":
+        args = ["--num_processes", "1"] if launcher == "accelerate" else ["--nproc_per_node", "1"]
+        return [*base, "--launcher", launcher, "--", *args]
+    per_node = hw.get("gpus_per_node")
+    nodes = hw["num_nodes"]
+    if launcher == "accelerate":
+        args = ["--num_machines", str(nodes)]
+        if per_node:
+            args += ["--num_processes", str(per_node * nodes)]
+        if profile == "multi_node":
+            args += [
+                "--machine_rank",
+                os.environ.get("NODE_RANK", "${NODE_RANK}"),
+                "--main_process_ip",
+                os.environ.get("MASTER_ADDR", "${MASTER_ADDR}"),
+                "--main_process_port",
+                os.environ.get("MASTER_PORT", "29500"),
+            ]
+        else:
+            args += ["--multi_gpu"]
+    else:  # torchrun
+        master = os.environ.get("MASTER_ADDR", "${MASTER_ADDR}")
+        args = ["--nnodes", str(nodes), "--nproc_per_node", str(per_node or "gpu")]
+        if profile == "multi_node":
+            args += [
+                "--node_rank",
+                os.environ.get("NODE_RANK", "${NODE_RANK}"),
+                "--rdzv_endpoint",
+                f"{master}:{os.environ.get('MASTER_PORT', '29500')}",
+            ]
+    return [*base, "--launcher", launcher, "--", *args]
+
+
+def _axolotl() -> list[str]:
+    return [sys.executable, "-m", "axolotl.cli.main"]
+
+
+def subprocess_env(recipe: R.Recipe, base_model: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")  # Axolotl's telemetry is on by default
+    env.setdefault("WANDB_MODE", "disabled")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if Path(base_model).is_absolute():
+        env.setdefault("HF_HUB_OFFLINE", "1")  # a local model needs nothing from the hub
+    # `axolotl train --launcher accelerate` runs `accelerate launch` from PATH: use this venv's.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
+    """Validate everything and compile; builds the mixture and builtin models (cached)."""
+    recipe = R.load(name_or_path)
+    gpu = R.has_gpu() if gpu is None else gpu
+    check_hardware(recipe, gpu)
+    spec = check_mixture(recipe)
+    base_model = R.resolve_base_model(recipe.data["base_model"])
+    mixture = build_mixture(recipe, spec)
+    run_dir = run_dir_for(recipe)
+    cfg = R.compile_config(
+        recipe, mixture, run_dir, base_model=base_model, prepared_root=prepared_root(), gpu=gpu
+    )
+    R.validate_axolotl(cfg, where=f"{recipe.path} (compiled)")
+    text = R.dump_yaml(cfg)
+    return Plan(
+        recipe=recipe,
+        run_dir=run_dir,
+        mixture=mixture,
+        config=cfg,
+        config_sha=hashlib.sha256(text.encode()).hexdigest(),
+        command=launcher_command(recipe, run_dir / "axolotl.yaml"),
+        env=subprocess_env(recipe, base_model),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_done(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / DONE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _run_logged(cmd: list[str], log: Path, env: dict[str, str], *, echo: bool) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n===== {stamp} $ {' '.join(cmd)}\n")
+        fh.flush()
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        # SIGTERM (a scheduler's stop, `kill`) must stop the training tree too, not orphan it.
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _raise_exit)
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                if echo:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            rc = proc.wait()
+        except BaseException:
+            # Interrupted (Ctrl-C): stop the whole launcher tree (its own process group: accelerate
+            # and torchrun start workers); checkpoints stay for resuming.
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    if rc != 0:
+        tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
+        raise TrainError(f"`{' '.join(cmd[2:5])} ...` failed (exit {rc}); log: {log}\n{tail}")
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _check_run_folder(p: Plan, force: bool) -> str:
+    """'done' (nothing to do), 'fresh' or 'resume'; refuses to mix two configs in one folder."""
+    done = read_done(p.run_dir)
+    old_cfg = p.config_path.read_text(encoding="utf-8") if p.config_path.is_file() else None
+    if force:
+        return "fresh"
+    if done is not None:
+        if done.get("config_sha256") == p.config_sha:
+            return "done"
+        raise R.RecipeError(
+            f"{p.run_dir} holds a finished run of a different config (recipe or mixture changed); "
+            "pass --force to retrain it from scratch"
+        )
+    has_ckpt = any(p.output_dir.glob("checkpoint-*"))
+    if (
+        has_ckpt
+        and old_cfg is not None
+        and hashlib.sha256(old_cfg.encode()).hexdigest() != p.config_sha
+    ):
+        raise R.RecipeError(
+            f"{p.run_dir} holds checkpoints of a different config; resuming would mix them. "
+            "Pass --force to start again"
+        )
+    return "resume" if has_ckpt else "fresh"
+
+
+def train(
+    name_or_path: str, *, force: bool = False, echo: bool = True, prepare_only: bool = False
+) -> Plan:
+    """Train a recipe into its run folder (see the module docstring); returns the plan it ran.
+
+    `prepare_only` stops after `axolotl preprocess` (the tokenised, packed dataset is cached).
+    """
+    p = plan(name_or_path)
+    state = _check_run_folder(p, force)
+    if state == "done":
+        print(f"{p.recipe.name}: already trained ({p.run_dir / DONE}); --force retrains")
+        return p
+    if state == "fresh":
+        for stale in (p.output_dir, p.run_dir / DONE, p.run_dir / "eval"):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+    _write_atomic(p.run_dir / "recipe.yaml", p.recipe.path.read_text(encoding="utf-8"))
+    _write_atomic(p.config_path, R.dump_yaml(p.config))
+    _write_atomic(p.run_dir / "mixture.manifest.json", Path(p.mixture.manifest).read_text("utf-8"))
+    logs = p.run_dir / "logs"
+    action = "preparing data" if prepare_only else "resuming" if state == "resume" else "training"
+    print(f"{p.recipe.name}: {action} in {p.run_dir}")
+    # Tokenise once up front (on many GPUs every rank would otherwise race to do it).
+    preprocess = [*_axolotl(), "preprocess", str(p.config_path)]
+    _run_logged(preprocess, logs / "preprocess.log", p.env, echo=echo)
+    if prepare_only:
+        print(f"{p.recipe.name}: dataset prepared in {p.config['dataset_prepared_path']}")
+        return p
+    _run_logged(p.command, logs / "train.log", p.env, echo=echo)
+    if p.recipe.is_adapter:
+        merge_adapter(p, echo=echo)
+    done = {
+        "recipe": p.recipe.name,
+        "recipe_path": str(p.recipe.path),
+        "config_sha256": p.config_sha,
+        "mixture_hash": p.mixture.content_hash,
+        "base_model": p.config["base_model"],
+        "method": p.recipe.method,
+        "model_dir": str(p.model_dir),
+        "adapter_dir": str(p.output_dir) if p.recipe.is_adapter else None,
+        "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "train_loss": loss_history(p.output_dir),
+    }
+    _write_atomic(p.run_dir / DONE, json.dumps(done, indent=2) + "\n")
+    print(f"{p.recipe.name}: done; model in {p.model_dir}")
+    return p
+
+
+def merge_adapter(p: Plan, *, echo: bool = True) -> Path:
+    """`axolotl merge-lora`, then the TRAINED tokenizer (and chat template) replaces the base's.
+
+    Axolotl's merge writes the base model's tokenizer files next to the merged weights; the run's
+    tokenizer (saved by `axolotl train` in output_dir) is the one the model was trained with.
+    """
+    merged = p.output_dir / "merged"
+    if merged.exists():
+        shutil.rmtree(merged)
+    cmd = [*_axolotl(), "merge-lora", str(p.config_path), f"--lora-model-dir={p.output_dir}"]
+    _run_logged(cmd, p.run_dir / "logs" / "merge.log", p.env, echo=echo)
+    if not (merged / "config.json").is_file():
+        raise TrainError(
+            f"axolotl merge-lora wrote no model to {merged}; see {p.run_dir / 'logs/merge.log'}"
+        )
+    from transformers import AutoTokenizer
+
+    trained = AutoTokenizer.from_pretrained(p.output_dir, trust_remote_code=False)
+    for name in TOKENIZER_FILES:
+        (merged / name).unlink(missing_ok=True)
+    trained.save_pretrained(merged)
+    return merged
+
+
+def loss_history(output_dir: Path) -> list[dict[str, float]]:
+    """[{step, loss}] from the trainer state of the last checkpoint (or the final state)."""
+    candidates = sorted(
+        output_dir.glob("checkpoint-*/trainer_state.json"),
+        key=lambda p: (
+            int(p.parent.name.split("-")[-1]) if p.parent.name.split("-")[-1].isdigit() else -1
+        ),
+    )
+    state_file = output_dir / "trainer_state.json"
+    path = state_file if state_file.is_file() else (candidates[-1] if candidates else None)
+    if path is None:
+        return []
+    state = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        {"step": int(h["step"]), "loss": float(h["loss"])}
+        for h in state.get("log_history", [])
+        if "loss" in h
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        p = plan(args.recipe)
+        print(R.dump_yaml(p.config), end="")
+        print(f"# run folder: {p.run_dir}\n# command: {' '.join(p.command)}")
+        return 0
+    try:
+        train(args.recipe, force=args.force, echo=not args.quiet, prepare_only=args.prepare_only)
+    except TrainError as err:
+        print(f"finbench: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    gpu = R.has_gpu()
+    for name, path in R.available().items():
+        try:
+            recipe = R.load(path)
+            hw = recipe.hardware
+            status = f"{recipe.method:<5} {hw['profile']:<10} {recipe.data['base_model']}"
+            if hw["profile"] != "cpu" and not gpu:
+                status += "  (needs a GPU)"
+        except R.RecipeError as err:
+            status = f"INVALID: {err}"
+        print(f"{name:<24} {status}")
+    return 0
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a recipe with Axolotl into runs/NAME/")
+    p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path to a recipe file")
+    p.add_argument("--force", action="store_true", help="retrain even if the run is finished")
+    p.add_argument("--dry-run", action="store_true", help="validate, compile and print the config")
+    p.add_argument("--quiet", action="store_true", help="write Axolotl's output only to the logs")
+    p.add_argument(
+        "--prepare-only", action="store_true", help="stop after `axolotl preprocess` (tokenise)"
+    )
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("recipes", help="list recipes with their method and hardware profile")
+    p.set_defaults(func=_cmd_recipes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m finbench.train NAME` (the same handlers `finbench train` / `recipes` use)."""
+    parser = argparse.ArgumentParser(prog="finbench")
+    add_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as err:  # RecipeError, MixtureError: one clear line, before any training
+        print(f"finbench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""`finbench report`: renders Markdown, CSV and valid PNGs from a store holding stored results.
+
+The store is filled through the same `Store.register` / `Store.record` path the executors use,
+with per-item classification results whose accuracy differs by mixture, so the tables, the
+dev-selection and the paired tests have something real to find.
+"""
+
+from __future__ import annotations
+
+import csv
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval_plugins import metrics as EM
+from eval_plugins.parsers import MISSING
+from finbench import report as RP
+from finbench import sweep as SW
+
+LABELS = ["negative", "neutral", "positive"]
+MIXTURES = {  # name -> (components, accuracy on fpb, accuracy on tfns)
+    SW.BASE: ({}, 0.30, 0.30),
+    "fpb": ({"fpb": "fpb"}, 0.55, 0.35),
+    "tfns": ({"tfns": "tfns"}, 0.35, 0.55),
+    "fpb+tfns": ({"fpb": "fpb", "tfns": "tfns"}, 0.60, 0.56),
+    "all": ({"fpb": "fpb", "tfns": "tfns", "openorca": None}, 0.80, 0.54),
+}
+N = {"dev": 60, "test": 150}
+
+
+def _items(rng, split: str, acc: float, strict_loss: float) -> tuple[list, list]:
+    gold_rng = np.random.default_rng(123 + N[split])  # the same documents for every run
+    golds = [str(gold_rng.choice(LABELS)) for _ in range(N[split])]
+    tol, strict = [], []
+    for g in golds:
+        pred = g if rng.random() < acc else str(rng.choice([x for x in LABELS if x != g]))
+        tol.append(("", g, pred))
+        strict.append(("", g, MISSING if rng.random() < strict_loss else pred))
+    return tol, strict
+
+
+def _fill(store_path: Path) -> None:
+    runs = []
+    ev = {"tasks": ["fpb", "tfns"], "general": ["gen"], "splits": ["dev", "test"], "limit": None,
+          "backend": "hf", "batch_size": 4, "num_fewshot": None}
+    for m, (comps, _, _) in MIXTURES.items():
+        for seed in ([1] if m == SW.BASE else [1, 2]):
+            key = f"k-{m}-{seed}"
+            runs.append(SW.RunSpec(key=key, sweep="synthetic", recipe="r1", recipe_path="/r1.yaml", mixture=m,
+                                   seed=seed, job="eval_only" if m == SW.BASE else "train_eval", eval=ev,
+                                   components=comps, recipe_sha="x", mixture_sha=m))
+    sw = SW.Sweep(name="synthetic", path=store_path.with_suffix(".yaml"), description="synthetic store",
+                  recipes=["r1"], mixtures=[m for m in MIXTURES if m != SW.BASE], seeds=[1, 2],
+                  base_eval=True, eval=ev, job="train_eval", ray={}, store=store_path, runs=runs)
+    with SW.Store(store_path) as st:
+        st.register(sw)
+        for spec in runs:
+            rng = np.random.default_rng([zlib.crc32(spec.mixture.encode()), spec.seed])
+            comps, a_fpb, a_tfns = MIXTURES[spec.mixture]
+            evals = {}
+            for split in ("dev", "test"):
+                scores, items = [], []
+                for task, acc in (("fpb", a_fpb), ("tfns", a_tfns)):
+                    tol, strict = _items(rng, split, acc, strict_loss=0.2)
+                    for filt, its in (("tolerant", tol), ("strict", strict)):
+                        scores.append({"task": task, "metric": "score", "filter": filt,
+                                       "value": EM.score(its), "stderr": None})
+                        items += [{"task": task, "filter": filt, "doc_id": i, "doc_hash": f"d{i}",
+                                   "target": it[1], "prediction": it[2], "metrics": {"*": list(it)}}
+                                  for i, it in enumerate(its)]
+                # a general task with per-item numbers (lm-eval's default `mean` aggregation)
+                gen = (rng.random(N[split]) < (0.7 if spec.mixture == SW.BASE else 0.6)).astype(float)
+                scores.append({"task": "gen", "metric": "score", "filter": "tolerant",
+                               "value": float(gen.mean()), "stderr": None})
+                items += [{"task": "gen", "filter": "tolerant", "doc_id": i, "metrics": {"score": float(v)}}
+                          for i, v in enumerate(gen)]
+                evals[split] = {"scores": scores, "items": items, "aggregations": {
+                    t: {"score": ["eval_plugins.metrics.score", True]} for t in ("fpb", "tfns")}}
+            st.mark_running(spec)
+            st.record(spec, {"evals": evals, "seconds": 1.0, "model_dir": "/m"})
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert len(data) > 2000
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    store = tmp / "sweep.sqlite"
+    _fill(store)
+    out = tmp / "report"
+    assert RP.main([str(store), "--out", str(out), "--resamples", "300"]) == 0
+    return store, out
+
+
+def test_markdown_has_every_section(rendered) -> None:
+    _, out = rendered
+    md = (out / "report.md").read_text()
+    for needle in ("## r1: test scores", "cocktail effect", "pair transfer", "general-task regression",
+                   "Format penalty", "Published reference scores", "BloombergGPT-50B", "| fpb | BloombergGPT-50B | 0.51",
+                   "5-shot", "arXiv:2303.17564"):
+        assert needle in md, needle
+    table = md.split("## r1: test scores")[1].split("###")[0]
+    all_row = next(line for line in table.splitlines() if line.startswith("| all |"))
+    assert "**" in all_row and "†" in all_row  # best on fpb test, and selected on fpb dev
+    assert "[" in all_row  # a CI
+
+
+def test_cocktail_effect_is_paired_and_significant(rendered) -> None:
+    _, out = rendered
+    rows = list(csv.DictReader((out / "cocktail_effect.csv").open()))
+    sel = [r for r in rows if r["task"] == "fpb" and r["selected_on_dev"] == "True"]
+    assert len(sel) == 1 and sel[0]["mixture"] == "all" and sel[0]["baseline"] == "fpb"
+    assert float(sel[0]["delta"]) > 0.1 and float(sel[0]["delta_low"]) > 0
+    assert float(sel[0]["p_bootstrap"]) < 0.01 and float(sel[0]["p_permutation"]) < 0.01
+    assert {r["mixture"] for r in rows if r["task"] == "tfns"} == {"fpb+tfns", "all"}
+
+
+def test_per_task_csv_and_regression(rendered) -> None:
+    _, out = rendered
+    rows = list(csv.DictReader((out / "per_task.csv").open()))
+    test_all = [r for r in rows if r["mixture"] == "all" and r["split"] == "test" and r["task"] == "fpb"]
+    assert {r["filter"] for r in test_all} == {"tolerant", "strict"}
+    tol = next(r for r in test_all if r["filter"] == "tolerant")
+    assert tol["n_seeds"] == "2" and tol["n_items"] == "150"
+    assert float(tol["low"]) <= float(tol["mean"]) <= float(tol["high"])
+    reg = list(csv.DictReader((out / "general_regression.csv").open()))
+    assert {r["mixture"] for r in reg} == {"fpb", "tfns", "fpb+tfns", "all"}
+    assert all(float(r["delta"]) < 0 for r in reg)  # the synthetic cocktails lose 0.1 on `gen`
+    pairs = list(csv.DictReader((out / "pair_transfer.csv").open()))
+    assert {(r["target"], r["partner"]) for r in pairs} == {("fpb", "tfns"), ("tfns", "fpb")}
+
+
+def test_pngs_are_valid_non_empty_images(rendered) -> None:
+    import matplotlib.image as mpimg
+
+    _, out = rendered
+    pngs = sorted(out.glob("*.png"))
+    assert {p.name for p in pngs} == {"cocktail_effect_r1.png", "pair_transfer_r1.png", "general_regression_r1.png"}
+    for p in pngs:
+        w, h = _png_size(p)
+        assert w > 200 and h > 150
+        img = mpimg.imread(p)
+        assert img.shape[:2] == (h, w) and float(img.std()) > 0.01  # not a blank canvas
+
+
+def test_report_is_deterministic(rendered, tmp_path) -> None:
+    store, out = rendered
+    again = tmp_path / "again"
+    RP.build_report(store, again, resamples=300)
+    for name in ("report.md", "per_task.csv", "cocktail_effect.csv", "pair_transfer_r1.png"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_missing_store_is_a_clear_error(tmp_path, capsys) -> None:
+    assert RP.main([str(tmp_path / "none.sqlite")]) == 2
+    assert "no sweep store" in capsys.readouterr().err

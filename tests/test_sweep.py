@@ -294,10 +294,9 @@ def test_ray_executor_runs_real_jobs_on_a_local_cluster(sweep_env) -> None:
         db.close()
 
 
-def test_add_cli_plugs_into_the_finbench_cli(tmp_path, monkeypatch, capsys) -> None:
+def test_finbench_cli_runs_sweep_and_report(tmp_path, capsys) -> None:
     from finbench import cli
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "finbench.sweep", "finbench.report"))
     path = _write_sweep(tmp_path)
     assert cli.main(["sweep", "plan", str(path)]) == 0
     assert "# 4 runs" in capsys.readouterr().out

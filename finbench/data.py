@@ -72,6 +72,13 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: cannot read as JSON: {err}") from err
 
 
+def require(record: Any, key: str, where: str) -> Any:
+    """record[key] from a JSON record, or a DataError naming where and the key."""
+    if not isinstance(record, dict) or record.get(key) is None:
+        raise DataError(f"{where}: missing key {key!r}")
+    return record[key]
+
+
 def seeded_split(rows: list[Row], size: float | int, seed: int) -> tuple[list[Row], list[Row]]:
     """(rest, held_out) exactly as `datasets.Dataset.train_test_split(test_size=size, seed=seed)`.
 

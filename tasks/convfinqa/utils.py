@@ -22,35 +22,24 @@ log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json"}
 
 
-def _require(record: dict, key: str, where: str) -> Any:
-    if not isinstance(record, dict) or key not in record or record[key] is None:
-        raise D.DataError(f"{where}: missing key {key!r}")
-    return record[key]
-
-
 def _context(record: dict, where: str) -> tuple[str, list[list[str]]]:
-    pre, post = _require(record, "pre_text", where), _require(record, "post_text", where)
-    if not isinstance(pre, list) or not isinstance(post, list):
-        raise D.DataError(f"{where}: 'pre_text' and 'post_text' must be lists of sentences")
+    """(pre-text, table, post-text rendered as prompt text; the table as rows of strings)."""
     try:
-        table = P.check_table(_require(record, "table", where), f"{where}: key 'table'")
-        shown = P.check_table(record.get("table_ori") or table, f"{where}: key 'table_ori'")
+        return P.render_context(record, where)
     except ValueError as err:
         raise D.DataError(str(err)) from err
-    parts = [P.render_text(pre), P.render_table(shown), P.render_text(post)]
-    return "\n".join(p for p in parts if p), table
 
 
 def turns_from_record(record: Any, where: str) -> list[D.Row]:
     """One row per turn of a conversation record."""
     if not isinstance(record, dict):
         raise D.DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    cid = str(_require(record, "id", where))
+    cid = str(D.require(record, "id", where))
     where = f"{where} (id {cid!r})"
-    ann = _require(record, "annotation", where)
-    questions = _require(ann, "dialogue_break", f"{where} annotation")
-    programs = _require(ann, "turn_program", f"{where} annotation")
-    answers = _require(ann, "exe_ans_list", f"{where} annotation")
+    ann = D.require(record, "annotation", where)
+    questions = D.require(ann, "dialogue_break", f"{where} annotation")
+    programs = D.require(ann, "turn_program", f"{where} annotation")
+    answers = D.require(ann, "exe_ans_list", f"{where} annotation")
     if not (isinstance(questions, list) and isinstance(programs, list) and isinstance(answers, list)):
         raise D.DataError(f"{where}: annotation dialogue_break/turn_program/exe_ans_list must be lists")
     if not (len(questions) == len(programs) == len(answers)) or not questions:

@@ -21,25 +21,12 @@ log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 
 
-def _require(record: dict, key: str, where: str) -> Any:
-    if key not in record or record[key] is None:
-        raise D.DataError(f"{where}: missing key {key!r}")
-    return record[key]
-
-
 def context(record: dict, where: str) -> tuple[str, list[list[str]]]:
     """(pre-text, table, post-text rendered as prompt text; the table as rows of strings)."""
-    pre = _require(record, "pre_text", where)
-    post = _require(record, "post_text", where)
-    if not isinstance(pre, list) or not isinstance(post, list):
-        raise D.DataError(f"{where}: 'pre_text' and 'post_text' must be lists of sentences")
     try:
-        table = P.check_table(_require(record, "table", where), f"{where}: key 'table'")
-        shown = P.check_table(record.get("table_ori") or table, f"{where}: key 'table_ori'")
+        return P.render_context(record, where)
     except ValueError as err:
         raise D.DataError(str(err)) from err
-    parts = [P.render_text(pre), P.render_table(shown), P.render_text(post)]
-    return "\n".join(p for p in parts if p), table
 
 
 def gold_target(answer: str, exe_ans: Any) -> str:
@@ -67,14 +54,14 @@ def program_ok(program: str, table: list[list[str]], golds: list[str]) -> tuple[
 def row_from_record(record: Any, where: str) -> D.Row:
     if not isinstance(record, dict):
         raise D.DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    rid = str(_require(record, "id", where))
+    rid = str(D.require(record, "id", where))
     where = f"{where} (id {rid!r})"
-    qa = _require(record, "qa", where)
+    qa = D.require(record, "qa", where)
     if not isinstance(qa, dict):
         raise D.DataError(f"{where}: 'qa' must be an object")
-    question = str(_require(qa, "question", f"{where} qa")).strip()
-    program = str(_require(qa, "program", f"{where} qa"))
-    exe_ans = _require(qa, "exe_ans", f"{where} qa")
+    question = str(D.require(qa, "question", f"{where} qa")).strip()
+    program = str(D.require(qa, "program", f"{where} qa"))
+    exe_ans = D.require(qa, "exe_ans", f"{where} qa")
     answer = str(qa.get("answer") or "").strip()
     text, table = context(record, where)
     exe_text = exe_ans.strip().lower() if isinstance(exe_ans, str) else P.format_number(exe_ans)

@@ -72,6 +72,21 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: cannot read as JSON: {err}") from err
 
 
+def read_yaml(path: Path, error: type[Exception] = DataError, *, mapping: bool = True) -> Any:
+    """Our own YAML files (recipes, mixtures, sweeps), with `yaml.safe_load` and a clear error."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise error(f"{path}: missing") from err
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise error(f"{path}: cannot read as YAML: {err}") from err
+    if mapping and not isinstance(data, dict):
+        raise error(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
 def require(record: Any, key: str, where: str) -> Any:
     """record[key] from a JSON record, or a DataError naming where and the key."""
     if not isinstance(record, dict) or record.get(key) is None:

@@ -438,14 +438,7 @@ def _check_cycles(where: str, comps: dict[str, Component]) -> None:
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise MixtureError(f"{path}: missing") from err
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise MixtureError(f"{path}: cannot read as YAML: {err}") from err
+    return D.read_yaml(path, MixtureError, mapping=False)  # parse_mixture names a non-mapping
 
 
 def list_mixtures(mixtures_dir: Path | None = None) -> list[str]:

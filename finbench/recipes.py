@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from finbench import data as D
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = Path(os.environ.get("FINBENCH_RECIPES_DIR", ROOT / "recipes"))
 BUILTIN_PREFIX = "builtin:"
@@ -286,12 +288,7 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
 def load(name_or_path: str | os.PathLike[str]) -> Recipe:
     """Read and strictly validate a recipe (cheap: no model, no mixture, no Axolotl import)."""
     path = resolve(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise RecipeError(f"{path}: cannot read as YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: expected a mapping of recipe keys, got {type(data).__name__}")
+    data = D.read_yaml(path, RecipeError)
     validate(data, path)
     return Recipe(name=path.stem, path=path, data=data)
 

@@ -57,6 +57,8 @@ from typing import Any
 
 import yaml
 
+from finbench import data as D
+
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS_DIR = Path(os.environ.get("FINBENCH_SWEEPS_DIR", ROOT / "recipes" / "sweeps"))
 TOP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "ray", "store"}
@@ -270,12 +272,7 @@ def load_sweep(name_or_path: str) -> Sweep:
 
     path = sweep_path(name_or_path)
     where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise SweepError(f"{path}: cannot read as YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise SweepError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    data = D.read_yaml(path, SweepError)
     extra = set(data) - TOP_KEYS
     if extra:
         raise _err(where, ", ".join(sorted(extra)), f"unknown key(s); expected {sorted(TOP_KEYS)}")

@@ -52,9 +52,9 @@ def overlay_data_dir(dest: Path, tasks: list[str]) -> dict[str, str]:
 
 def run(tasks: list[str], limit: int, batch_size: int, out: Path | None) -> dict:
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
     from finbench.models import smollm2
+    from finbench.tasks import task_manager_for
 
     t0 = time.time()
     model_dir = smollm2()
@@ -67,7 +67,7 @@ def run(tasks: list[str], limit: int, batch_size: int, out: Path | None) -> dict
             model="hf",
             model_args={"pretrained": str(model_dir), "device": "cpu", "dtype": "float32"},
             tasks=tasks,
-            task_manager=TaskManager(),
+            task_manager=task_manager_for(tasks),
             limit=limit,
             batch_size=batch_size,
             apply_chat_template=True,

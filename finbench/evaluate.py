@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import recipes as R
+from finbench import tasks as T
 from finbench import train as TR
 
 LOG = logging.getLogger(__name__)
@@ -173,18 +174,6 @@ def make_lm(t: Target, backend: str, batch_size: Any):
     return lm
 
 
-def _task_manager(tasks: list[str]):
-    from lm_eval.tasks import TaskManager
-
-    from finbench.lmeval_hook import task_paths
-
-    paths = task_paths()
-    ours = TaskManager(include_path=paths, include_defaults=False)
-    if all(t in ours.all_tasks for t in tasks):
-        return ours  # finbench-only: skip indexing lm-eval's thousands of built-in tasks
-    return TaskManager(include_path=paths)
-
-
 def evaluate(
     t: Target,
     *,
@@ -202,7 +191,7 @@ def evaluate(
     limit = limit if limit is not None else s.get("limit")
     num_fewshot = num_fewshot if num_fewshot is not None else s.get("num_fewshot")
     batch_size = batch_size or s.get("batch_size", "auto")
-    tm = _task_manager(tasks)
+    tm = T.task_manager_for(tasks)
     unknown = [name for name in tasks if name not in tm.all_tasks]
     if unknown:
         raise R.RecipeError(f"unknown lm-eval task(s) {unknown}")

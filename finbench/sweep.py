@@ -633,7 +633,9 @@ def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev:
     import lm_eval
 
     backend = E.choose_backend(ev["backend"])
-    tm = E._task_manager(tasks)
+    from finbench.tasks import task_manager_for
+
+    tm = task_manager_for(tasks)
     loaded = tm.load(tasks)["tasks"]
     task_objs = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
     for task in task_objs:

@@ -105,6 +105,20 @@ def task_manager():
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
 
 
+def task_manager_for(names: list[str]):
+    """A TaskManager that can load `names`: ours alone when they are all ours (indexing lm-eval's
+    thousands of built-in tasks costs tens of seconds), else ours plus the built-ins."""
+    from lm_eval.tasks import TaskManager
+
+    from finbench.lmeval_hook import task_paths
+
+    paths = task_paths()
+    ours = TaskManager(include_path=paths, include_defaults=False)
+    if all(name in ours.all_tasks for name in names):
+        return ours
+    return TaskManager(include_path=paths)
+
+
 def load_task(name: str):
     """The lm-eval ConfigurableTask for `name` (this loads its data)."""
     get_info(name)  # clear error for unknown names before lm-eval's own

@@ -15,7 +15,9 @@ Rigour: a mixture is SELECTED for a target task on the dev split (highest seed-m
 and REPORTED on test; the best test number in a column is only marked, never selected. Scores are
 averaged over seeds; CIs are percentile bootstraps over test items with seeds averaged inside each
 resample (finbench.stats). Both the format-tolerant and the strict parser are reported, so a
-format penalty is visible. Published reference scores are labelled with source and setting: they
+format penalty is visible; API models (sweep `api_models:`, finbench.api_models) are extra rows
+of the per-task and format-penalty tables, left out of selection, cocktail effect and heatmaps.
+Published reference scores are labelled with source and setting: they
 were obtained with other prompts, shots and splits and are context, not a like-for-like baseline.
 """
 
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from finbench import api_models as AM
 from finbench import stats as S
 from finbench import sweep as SW
 
@@ -304,13 +307,46 @@ def build_report(store_path: Path | str, out_dir: Path | str, *, metric: str = "
         data.store.close()
 
 
+def _api_rows(data: Data, ctx: Ctx, apis: list[str], tasks: list[str], splits: set[str],
+              per_task_rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """API models' scores with CIs, keyed (name, "split:task"), on the same resamples as mixtures."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for name in apis:
+        ctx.recipe = name  # items are read per recipe column: here the API model's own run
+        keys = data.cells[(name, AM.MIXTURE)]
+        for task in tasks:
+            for split in ("dev", "test"):
+                for f in dict.fromkeys([ctx.filter, "strict", "tolerant"]):
+                    vals = data.seed_values(keys, split, task, ctx.metric, f)
+                    if split not in splits or not vals:
+                        continue
+                    c = ctx.ci(keys, split, task, f) if split == "test" else {
+                        "mean": S.seed_summary(vals)[0], "seed_sd": S.seed_summary(vals)[1],
+                        "n_seeds": len(vals), "low": math.nan, "high": math.nan, "n_items": 0}
+                    per_task_rows.append({"recipe": name, "mixture": AM.MIXTURE, "split": split, "task": task,
+                                          "filter": f, "metric": ctx.metric, **c})
+                    if f == ctx.filter:
+                        table[(name, f"{split}:{task}")] = c
+    return table
+
+
+def _api_table_lines(table: dict[tuple[str, str], dict[str, Any]], apis: list[str], cols: list[str]) -> list[str]:
+    """Rows for the per-task table: never marked best or selected (not candidates of the sweep)."""
+    lines = []
+    for name in apis:
+        cells = [_fmt_ci(table[(name, f"test:{t}")]) if (name, f"test:{t}") in table else "" for t in cols]
+        lines.append(f"| {AM.label(name)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _build(data: Data, out: Path, ctx: Ctx) -> Path:
     cfg = data.config
     ev = cfg.get("eval", {})
     splits_present = {k[1] for k in data.scores}
     tasks = list(ev.get("tasks") or sorted({k[2] for k in data.scores}))
     general = list(ev.get("general") or [])
-    recipes = sorted({r for r, _ in data.cells})
+    apis = sorted({r for r, m in data.cells if m == AM.MIXTURE})  # API models: rows, not recipes
+    recipes = sorted({r for r, _ in data.cells} - set(apis))
     mix_order = [m for m in [SW.BASE, *cfg.get("mixtures", [])]] + sorted({m for _, m in data.cells})
     mix_order = list(dict.fromkeys(m for m in mix_order if any((r, m) in data.cells for r in recipes)))
     md: list[str] = [f"# Sweep report: {cfg.get('name', '?')}", ""]
@@ -326,6 +362,10 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
         " (information only, not a selection)",
         "",
     ]
+    if apis:
+        md[-1:] = [f"- API models ({', '.join(apis)}): scored once through their API"
+                   " (greedy, same prompts, splits and parsers), listed under each table for comparison;"
+                   " never marked best or selected", ""]
     if "dev" not in splits_present:
         md += ["> No dev scores in the store: no mixture is selected (test is never used to select).", ""]
 
@@ -334,6 +374,7 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
     pair_rows: list[dict[str, Any]] = []
     regress_rows: list[dict[str, Any]] = []
     best_test: dict[str, float] = {}
+    api_table = _api_rows(data, ctx, apis, tasks + general, splits_present, per_task_rows)
 
     for recipe in recipes:
         ctx.recipe = recipe
@@ -387,6 +428,7 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
                     s += " †"
                 cells_txt.append(s)
             md.append(f"| {m} | " + " | ".join(cells_txt) + " |")
+        md += _api_table_lines(api_table, apis, cols)
         md.append("")
 
         # cocktail effect: every mixture vs the single-task mixture of each target task
@@ -496,6 +538,11 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
         elif general:
             md += ["General tasks were scored but the store has no base-model run (set base_eval: true).", ""]
 
+    if apis and not recipes:  # only API runs finished so far
+        cols = [t for t in tasks + general if any((a, f"test:{t}") in api_table for a in apis)]
+        md += ["## API models: test scores (columns: tasks)", "", "| model | " + " | ".join(cols) + " |",
+               "|---" * (len(cols) + 1) + "|", *_api_table_lines(api_table, apis, cols), ""]
+
     # format penalty: tolerant minus strict, seed-mean over every finished run (test)
     md += ["## Format penalty (test, mean over all runs of a recipe): tolerant vs strict parser", "",
            "| recipe | task | tolerant | strict | gap |", "|---|---|---|---|---|"]
@@ -507,7 +554,17 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
             if tol and st:
                 a, b = float(np.mean(tol)), float(np.mean(st))
                 md.append(f"| {recipe} | {task} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
-    md.append("")
+    for name in apis:
+        keys = data.cells[(name, AM.MIXTURE)]
+        for task in tasks:
+            tol = data.seed_values(keys, "test", task, ctx.metric, "tolerant")
+            st = data.seed_values(keys, "test", task, ctx.metric, "strict")
+            if tol and st:
+                a, b = float(np.mean(tol)), float(np.mean(st))
+                md.append(f"| {AM.label(name)} | {task} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
+    md += ["", "The gap is what a strict format check would cost each model: an answer that names the right"
+           " label inside a sentence (\"The sentiment of this headline is positive.\") counts for the tolerant"
+           " parser and as missing for the strict one.", ""]
 
     md += ["## Published reference scores (context, not like-for-like)", "",
            "| task | model | score | metric | setting | source | best here (test) |", "|---|---|---|---|---|---|---|"]

@@ -119,8 +119,8 @@ def test_unreachable_ray_cluster_fails_before_anything_is_submitted(tmp_path) ->
     assert not (tmp_path / "t.sqlite").exists()
     with pytest.raises(SW.SweepError, match="expected HOST:PORT"):
         SW.check_reachable("ray://nohostport")
-    with pytest.raises(SW.SweepError, match="unknown executor 'slurm'"):
-        SW.run_sweep(str(path), "slurm")
+    with pytest.raises(SW.SweepError, match="unknown executor 'pbs'; expected local, ray or slurm"):
+        SW.run_sweep(str(path), "pbs")
 
 
 def test_cli_plan(tmp_path, capsys) -> None:

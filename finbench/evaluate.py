@@ -124,6 +124,32 @@ def _vllm_can_run() -> bool:
         return False
 
 
+def _vllm_common(t: Target, batch_size: Any) -> dict[str, Any]:
+    import torch
+
+    gpu = torch.cuda.is_available()
+    common: dict[str, Any] = dict(
+        dtype="bfloat16" if gpu else "float32",
+        seed=t.seed,
+        batch_size=batch_size,
+        trust_remote_code=False,
+        max_model_len=t.settings.get("max_model_len", 4096),
+    )
+    if not gpu:
+        common["enforce_eager"] = True  # no graph capture on CPU
+        # on CPU this is the share of RAM vLLM reserves for its KV cache; the default 0.92 fails
+        common["gpu_memory_utilization"] = float(os.environ.get("FINBENCH_VLLM_CPU_MEMORY", "0.3"))
+    return common
+
+
+def lora_rank_slot(r: int | None) -> int:
+    """vLLM's max_lora_rank must be one of its supported sizes: the next power of two >= 16."""
+    slot = 16
+    while slot < (r or 16):
+        slot *= 2
+    return slot
+
+
 def make_lm(t: Target, backend: str, batch_size: Any):
     """The lm-eval LM object, with the trained/recipe chat template in place."""
     import torch
@@ -132,15 +158,7 @@ def make_lm(t: Target, backend: str, batch_size: Any):
     if backend == "vllm":
         from lm_eval.models.vllm_causallms import VLLM
 
-        common = dict(
-            dtype="bfloat16" if gpu else "float32",
-            seed=t.seed,
-            batch_size=batch_size,
-            trust_remote_code=False,
-            max_model_len=t.settings.get("max_model_len", 4096),
-        )
-        if not gpu:
-            common["enforce_eager"] = True
+        common = _vllm_common(t, batch_size)
         lm = None
         if t.adapter_dir and t.base_model:
             try:  # adapter served without merging; the trained tokenizer comes from the adapter dir
@@ -148,7 +166,7 @@ def make_lm(t: Target, backend: str, batch_size: Any):
                     pretrained=t.base_model,
                     tokenizer=t.adapter_dir,
                     lora_local_path=t.adapter_dir,
-                    max_lora_rank=max(16, t.lora_r or 16),
+                    max_lora_rank=lora_rank_slot(t.lora_r),
                     **common,
                 )
             except Exception as err:  # vLLM has no LoRA support for this model: use the merged one
@@ -174,6 +192,56 @@ def make_lm(t: Target, backend: str, batch_size: Any):
     return lm
 
 
+class LoRAEngine:
+    """One vLLM engine for many LoRA runs of one base model (multi-LoRA serving).
+
+    Starting an engine costs far more than scoring a small eval split, so a sweep's LoRA runs of
+    one base model are scored through one engine: each run is a `LoRARequest` (its adapter folder,
+    a fresh integer id) swapped into the same lm-eval `VLLM` object, with that run's trained chat
+    template. Decoding is greedy, so sharing changes no output (tests/test_vllm.py checks this).
+    The runs must share the tokenizer vocabulary (the sweep groups them by recipe).
+    """
+
+    def __init__(self, first: Target, *, max_lora_rank: int, batch_size: Any = "auto") -> None:
+        from lm_eval.models.vllm_causallms import VLLM
+
+        if not (first.adapter_dir and first.base_model):
+            raise R.RecipeError(f"{first.model_dir}: not a LoRA run (no adapter_dir/base_model)")
+        self.base_model = first.base_model
+        self.lm = VLLM(
+            pretrained=first.base_model,
+            tokenizer=first.adapter_dir,
+            lora_local_path=first.adapter_dir,  # turns LoRA on; the request is replaced per run
+            max_lora_rank=lora_rank_slot(max_lora_rank),
+            max_loras=1,  # runs are scored one after another
+            **_vllm_common(first, batch_size),
+        )
+        self._ids: dict[str, int] = {}
+        self.served: list[str] = []
+
+    def serve(self, t: Target):
+        """The shared LM object, now answering as `t`'s adapter."""
+        from vllm.lora.request import LoRARequest
+
+        if t.base_model != self.base_model or not t.adapter_dir:
+            raise R.RecipeError(
+                f"{t.adapter_dir}: LoRA of {t.base_model!r}, but this engine serves {self.base_model!r}"
+            )
+        path = str(Path(t.adapter_dir).resolve())
+        lora_id = self._ids.setdefault(path, len(self._ids) + 1)  # vLLM caches adapters by id
+        self.lm.lora_request = LoRARequest(f"run{lora_id}", lora_id, path)
+        self.lm.hf_chat_template = t.chat_template or _tokenizer_template(path)
+        self.lm.finbench_adapter = path
+        self.served.append(path)
+        return self.lm
+
+
+def _tokenizer_template(folder: str) -> str | None:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, trust_remote_code=False).chat_template
+
+
 def evaluate(
     t: Target,
     *,
@@ -182,12 +250,14 @@ def evaluate(
     limit: float | None = None,
     num_fewshot: int | None = None,
     batch_size: Any = None,
+    lm: Any = None,
 ) -> dict[str, Any]:
+    """Score `t`; `lm` reuses an LM object already built for it (e.g. LoRAEngine.serve(t))."""
     import lm_eval
 
     s = t.settings
     tasks = tasks or s.get("tasks") or DEFAULT_TASKS
-    backend = choose_backend(backend or s.get("backend", "auto"))
+    backend = "vllm" if lm is not None else choose_backend(backend or s.get("backend", "auto"))
     limit = limit if limit is not None else s.get("limit")
     num_fewshot = num_fewshot if num_fewshot is not None else s.get("num_fewshot")
     batch_size = batch_size or s.get("batch_size", "auto")
@@ -195,7 +265,8 @@ def evaluate(
     unknown = [name for name in tasks if name not in tm.all_tasks]
     if unknown:
         raise R.RecipeError(f"unknown lm-eval task(s) {unknown}")
-    lm = make_lm(t, backend, batch_size)
+    if lm is None:
+        lm = make_lm(t, backend, batch_size)
     results = lm_eval.simple_evaluate(
         model=lm,
         tasks=tasks,

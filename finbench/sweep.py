@@ -19,7 +19,21 @@ A sweep file (`recipes/sweeps/NAME.yaml`, or any .yaml path) names
       num_fewshot: null
     job: train_eval          # train_eval (Axolotl + lm-eval) | eval_only (base model, no training)
     ray: {num_cpus: 1, num_gpus: 0}                  # resources per run on a Ray cluster
+    slurm: {partition: gpu, time: "04:00:00", gpus: 1, max_parallel: 16}  # per array task (finbench.slurm)
     store: runs/sweeps/NAME/sweep.sqlite             # default; relative to the project root
+    api_models:                                      # optional: API models scored as extra rows
+      - name: gpt-4o                                 # report label "gpt-4o (API)"
+        model: openai-chat-completions               # | local-chat-completions | local-completions
+        model_args: {model: gpt-4o-2024-08-06, num_concurrent: 4, max_retries: 3}
+        # base_url (local-*: the full .../v1/chat/completions or .../v1/completions URL)
+        # gen_kwargs: {max_gen_toks: 64}              # optional answer budget for verbose models
+
+An API model is ONE run (job api_eval, mixture `api`, not per seed: nothing is trained and
+decoding is greedy), scored by lm-eval's own API backend with the chat template applied, on the
+same tasks, splits and tolerant/strict parsers, and stored like any run. Keys come from the
+environment (OPENAI_API_KEY), never from the sweep file: `api_key` in model_args is refused.
+Chat backends have no log-probabilities, so `_mc` tasks are refused for them. See
+finbench.api_models.
 
 Each run is (recipe, mixture, seed) and is keyed by a content hash of the recipe file's bytes, the
 mixture's validated spec, the seed, the job and the eval settings. A run is written to the store
@@ -34,7 +48,13 @@ driver itself with Ray Jobs:
 
     ray job submit --address http://HEAD:8265 --working-dir . -- finbench sweep run SWEEP --executor ray
 
-Slurm is not implemented (use Ray on Slurm via `ray start` inside an allocation).
+`slurm` submits the pending runs as ONE `sbatch` job array (one task per run, resources from the
+sweep's `slurm:` block: partition, account, time, cpus_per_task, gpus, mem, max_parallel, extra);
+each task writes its result to a spool folder beside the store, and the driver, polling `squeue`
+(no accounting database needed), records them. A killed driver resumes: results already on disk
+are recorded and a still-queued array job is adopted, never resubmitted. `sbatch`, `scontrol ping`
+and `sbatch --test-only` of the `slurm:` options are checked before anything is submitted. Run
+the driver where `sbatch` works, in a project folder the compute nodes share. See finbench.slurm.
 """
 
 from __future__ import annotations
@@ -61,7 +81,9 @@ from finbench import data as D
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS_DIR = Path(os.environ.get("FINBENCH_SWEEPS_DIR", ROOT / "recipes" / "sweeps"))
-TOP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "ray", "store"}
+TOP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "ray", "slurm", "store",
+            "share_engine",
+            "api_models"}
 EVAL_KEYS = {"tasks", "general", "splits", "limit", "backend", "batch_size", "num_fewshot"}
 RAY_KEYS = {"num_cpus", "num_gpus", "address"}
 SPLITS = ("dev", "test")
@@ -99,6 +121,7 @@ class RunSpec:
     components: dict[str, str | None]  # mixture component -> finbench task (None: a dataset)
     recipe_sha: str
     mixture_sha: str
+    api: dict[str, Any] | None = None  # an api_models entry (job api_eval); see finbench.api_models
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +132,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
+        if self.api:
+            return f"{self.recipe} (API model {self.api['model_args']['model']})"
         return f"{self.recipe} x {self.mixture} x seed {self.seed}"
 
 
@@ -126,6 +151,9 @@ class Sweep:
     ray: dict[str, Any]
     store: Path
     runs: list[RunSpec] = field(default_factory=list)
+    slurm: dict[str, Any] = field(default_factory=dict)  # finbench.slurm.parse_config
+    api_models: list[dict[str, Any]] = field(default_factory=list)  # finbench.api_models
+    share_engine: str | bool = "auto"  # multi-LoRA serving: one vLLM engine per base model
 
 
 def sweep_path(name_or_path: str) -> Path:
@@ -279,6 +307,9 @@ def load_sweep(name_or_path: str) -> Sweep:
     for need in ("recipes", "mixtures", "seeds", "eval"):
         if need not in data:
             raise _err(where, need, "missing")
+    share = data.get("share_engine", "auto")
+    if share not in ("auto", True, False):
+        raise _err(where, "share_engine", f"expected auto, true or false, got {share!r}")
     recipe_names = _str_list(where, "recipes", data["recipes"])
     recipes = []
     for r in recipe_names:
@@ -303,6 +334,9 @@ def load_sweep(name_or_path: str) -> Sweep:
     base_eval = data.get("base_eval", False)
     if not isinstance(base_eval, bool):
         raise _err(where, "base_eval", f"expected true or false, got {base_eval!r}")
+    from finbench import slurm as SL
+
+    slurm_cfg = SL.parse_config(where, data.get("slurm"))
     ray_cfg = data.get("ray") or {}
     if not isinstance(ray_cfg, dict) or set(ray_cfg) - RAY_KEYS:
         raise _err(where, "ray", f"expected a mapping with keys from {sorted(RAY_KEYS)}, got {ray_cfg!r}")
@@ -311,6 +345,9 @@ def load_sweep(name_or_path: str) -> Sweep:
         if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
             raise _err(where, f"ray.{k}", f"expected a non-negative number, got {v!r}")
     ev = _parse_eval(where, data["eval"])
+    from finbench import api_models as AM
+
+    api_models = AM.parse_api_models(where, data.get("api_models"), ev, [r.name for r in recipes])
     mixtures = _resolve_mixtures(where, data["mixtures"], path.parent)
     store = data.get("store") or f"runs/sweeps/{path.stem}/sweep.sqlite"
     if not isinstance(store, str):
@@ -327,9 +364,13 @@ def load_sweep(name_or_path: str) -> Sweep:
         eval=ev,
         job=job,
         ray=dict(ray_cfg),
+        slurm=slurm_cfg,
         store=store_path,
     )
+    sw.share_engine = share  # how runs are scored, not what: not part of any run key
     sw.runs = expand(sw, recipes, mixtures)
+    sw.api_models = api_models
+    sw.runs += AM.expand(sw)  # one run per API model (not trained: no seeds)
     return sw
 
 
@@ -543,6 +584,7 @@ def _sweep_summary(sweep: Sweep) -> dict[str, Any]:
         "base_eval": sweep.base_eval,
         "eval": sweep.eval,
         "job": sweep.job,
+        **({"api_models": sweep.api_models} if sweep.api_models else {}),
     }
 
 
@@ -583,27 +625,47 @@ def run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     from finbench import train as TR
 
     spec = RunSpec.from_dict(spec_dict)
+    if spec.api:  # an API model: scored over HTTP, nothing trained
+        from finbench import api_models as AM
+
+        return AM.run_api_job(spec_dict)
     t0 = time.perf_counter()
     recipe_file = derived_recipe(spec)
-    info: dict[str, Any] = {"recipe_file": str(recipe_file), "host": socket.gethostname()}
     if spec.job == "train_eval":
         TR.train(str(recipe_file), echo=False)
-        target = E.target_for_recipe(str(recipe_file))
-        info["train"] = TR.read_done(TR.run_dir_for(R.load(recipe_file)))
+        target, info = _trained_target(spec)
     else:  # eval_only: the recipe's base model with its tokenizer's own chat template
         recipe = R.load(recipe_file)
+        info = {"recipe_file": str(recipe_file), "host": socket.gethostname()}
         target = E.Target(
             model_dir=R.resolve_base_model(recipe.data["base_model"]),
             out_dir=TR.run_dir_for(recipe) / "eval-base",
             settings=recipe.eval,
             seed=spec.seed,
         )
+    return _score(spec, target, info, t0)
+
+
+def _trained_target(spec: RunSpec) -> tuple[Any, dict[str, Any]]:
+    """The finished training run of `spec` as an eval Target, plus its run metadata."""
+    from finbench import evaluate as E
+    from finbench import recipes as R
+    from finbench import train as TR
+
+    recipe_file = derived_recipe(spec)
+    info = {"recipe_file": str(recipe_file), "host": socket.gethostname(),
+            "train": TR.read_done(TR.run_dir_for(R.load(recipe_file)))}
+    return E.target_for_recipe(str(recipe_file)), info
+
+
+def _score(spec: RunSpec, target: Any, info: dict[str, Any], t0: float, lm: Any = None) -> dict[str, Any]:
+    """Evaluate `target` on every split of the sweep; the result dict the store records."""
     ev = spec.eval
     tasks = list(ev["tasks"]) + list(ev.get("general", []))
     evals = {}
     for split in ev["splits"]:
         out_dir = target.out_dir.parent / f"{target.out_dir.name}-{split}"
-        evaluate_split(target, out_dir, split, tasks, ev)
+        evaluate_split(target, out_dir, split, tasks, ev, lm=lm)
         evals[split] = collect(out_dir, tasks)
     return {
         "key": spec.key,
@@ -614,7 +676,8 @@ def run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev: dict[str, Any]) -> None:
+def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev: dict[str, Any],
+                   lm: Any = None) -> None:
     """Score `target` on one split of `tasks` into out_dir (results.json + samples_*.jsonl).
 
     test: `finbench.evaluate.evaluate` as is. dev: the same lm-eval call with each task's
@@ -628,7 +691,7 @@ def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev:
     kwargs = dict(backend=ev["backend"], limit=ev["limit"], num_fewshot=ev["num_fewshot"],
                   batch_size=ev["batch_size"])
     if split == "test":
-        E.evaluate(t, tasks=tasks, **kwargs)
+        E.evaluate(t, tasks=tasks, lm=lm, **kwargs)
         return
     import lm_eval
 
@@ -643,7 +706,10 @@ def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev:
         if not dev:
             raise SweepError(f"task {task.config.task!r} has no validation_split: cannot score dev")
         task.config.test_split = dev
-    lm = E.make_lm(t, backend, ev["batch_size"])
+    if lm is None:
+        lm = E.make_lm(t, backend, ev["batch_size"])
+    else:
+        backend = "vllm"
     results = lm_eval.simple_evaluate(
         model=lm, tasks=task_objs, task_manager=tm, num_fewshot=ev["num_fewshot"],
         limit=ev["limit"], apply_chat_template=True, log_samples=True, random_seed=t.seed,
@@ -707,6 +773,172 @@ def collect(out_dir: Path, tasks: list[str]) -> dict[str, Any]:
 
 def _text(v: Any) -> str | None:
     return None if v is None else v if isinstance(v, str) else json.dumps(v)
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-LoRA serving: the LoRA runs of one base model are scored through one vLLM engine.
+# Phase 1 trains them (any executor; a run's DONE.json is its record); phase 2 runs one job per
+# group that starts one engine and scores every run of the group (finbench.evaluate.LoRAEngine).
+
+GROUP = "_lora_group"  # in a group job's spec.eval: the member specs (plain dicts)
+
+
+def lora_groups(sweep: Sweep, store: Store, *, log: Callable[[str], None] = print) -> list[list[RunSpec]]:
+    """The unfinished LoRA runs that share an engine, grouped by base model and tokenizer setup.
+
+    `share_engine: auto` shares when the sweep's backend resolves to vLLM here and at least two
+    runs share a base model. On vLLM's CPU build LoRA only works for generation (FIELD-NOTES:
+    loglikelihood + LoRA fails), so auto does not share there when a task is multiple choice.
+    """
+    if sweep.share_engine is False or sweep.job != "train_eval":
+        return []
+    from finbench import evaluate as E
+    from finbench import recipes as R
+    from finbench import tasks as T
+
+    backend = sweep.eval["backend"]
+    if backend == "hf":
+        return []
+    if sweep.share_engine == "auto":
+        if E.choose_backend(backend) != "vllm":
+            return []
+        import torch
+
+        if not torch.cuda.is_available():
+            known = T.discover()
+            tasks = list(sweep.eval["tasks"]) + list(sweep.eval.get("general", []))
+            if any(known.get(t) is None or known[t].config.get("output_type") != "generate_until"
+                   for t in tasks):
+                log("share_engine: auto: vLLM on CPU serves LoRA for generation only; scoring runs one by one")
+                return []
+    status = store.status(r.key for r in sweep.runs)
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in sweep.runs:
+        if spec.job != "train_eval" or spec.api or status[spec.key] == "done":
+            continue
+        recipe = R.load(spec.recipe_path)
+        if recipe.method != "lora":
+            continue
+        d = recipe.data
+        gkey = json.dumps([d["base_model"], d.get("chat_template"), d.get("special_tokens"), d.get("tokens")],
+                          sort_keys=True, default=str)
+        groups.setdefault(gkey, []).append(spec)
+    minimum = 1 if sweep.share_engine is True else 2
+    return [g for g in groups.values() if len(g) >= minimum]
+
+
+def train_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Phase 1: train one run (a finished run is not trained again)."""
+    from finbench import train as TR
+
+    spec = RunSpec.from_dict(spec_dict)
+    t0 = time.perf_counter()
+    TR.train(str(derived_recipe(spec)), echo=False)
+    return {"key": spec.key, "trained": True, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def group_spec(specs: list[RunSpec]) -> RunSpec:
+    """One spec that carries a whole group (so any executor can run it as one job)."""
+    head = specs[0]
+    return RunSpec(**{**head.to_dict(), "eval": {**head.eval, GROUP: [s.to_dict() for s in specs]}})
+
+
+def lora_group_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Phase 2: score every trained run of one group through one vLLM engine.
+
+    Returns {"results": {key: run result}, "errors": {key: message}}. If vLLM cannot serve LoRA
+    for this model, each run is scored on its own (merged model), as without sharing.
+    """
+    from finbench import evaluate as E
+
+    specs = [RunSpec.from_dict(d) for d in spec_dict["eval"][GROUP]]
+    t_start = time.perf_counter()
+    results: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    members = []
+    for spec in specs:
+        try:
+            members.append((spec, *_trained_target(spec)))
+        except Exception as err:
+            errors[spec.key] = f"{type(err).__name__}: {err}"
+    engine = None
+    if members:
+        try:
+            engine = E.LoRAEngine(members[0][1], max_lora_rank=max(t.lora_r or 16 for _, t, _ in members),
+                                  batch_size=members[0][0].eval["batch_size"])
+        except Exception as err:  # the model has no LoRA support in vLLM: score one by one
+            print(f"share_engine: vLLM cannot serve these adapters ({type(err).__name__}: {err}); "
+                  "scoring each run on its own", file=sys.stderr)
+    engine_s = round(time.perf_counter() - t_start, 2)
+    for spec, target, info in members:
+        t0 = time.perf_counter()
+        try:
+            lm = engine.serve(target) if engine else None
+            info["engine"] = {"shared": engine is not None, "runs": len(members), "start_s": engine_s}
+            results[spec.key] = _score(spec, target, info, t0, lm=lm)
+        except Exception as err:
+            errors[spec.key] = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
+    return {"key": spec_dict["key"], "results": results, "errors": errors,
+            "seconds": round(time.perf_counter() - t_start, 2)}
+
+
+class _PhaseStore:
+    """The store as the executors see it during the shared-engine phases.
+
+    Status and failures go to the real store (for every member of a group job); results go to
+    `on_result`, because a training result or a group result is not one run's record.
+    """
+
+    def __init__(self, store: Store, on_result: Callable[[RunSpec, dict[str, Any]], None], *,
+                 starts: bool = True) -> None:
+        self.store, self.on_result, self.starts = store, on_result, starts
+
+    @staticmethod
+    def _members(spec: RunSpec) -> list[RunSpec]:
+        return [RunSpec.from_dict(d) for d in spec.eval.get(GROUP, [])] or [spec]
+
+    def status(self, keys: Iterable[str] | None = None) -> dict[str, str]:
+        return self.store.status(keys)
+
+    def mark_running(self, spec: RunSpec) -> None:
+        if self.starts:  # the scoring phase continues the attempt the training phase started
+            for m in self._members(spec):
+                self.store.mark_running(m)
+
+    def mark_failed(self, spec: RunSpec, error: str) -> None:
+        for m in self._members(spec):
+            self.store.mark_failed(m, error)
+
+    def record(self, spec: RunSpec, result: dict[str, Any]) -> None:
+        self.on_result(spec, result)
+
+
+def run_shared(groups: list[list[RunSpec]], sweep: Sweep, store: Store, execute: Callable[..., Any],
+               log: Callable[[str], None] = print) -> dict[str, int]:
+    """Train the grouped runs, then score each group through one engine; record each run."""
+    from dataclasses import replace
+
+    counts = {"done": 0, "failed": 0, "skipped": 0}
+    trained: set[str] = set()
+    runs = [s for g in groups for s in g]
+    log(f"share_engine: {len(runs)} LoRA run(s) in {len(groups)} group(s): training, then one vLLM engine per group")
+    execute(replace(sweep, runs=runs), _PhaseStore(store, lambda spec, _r: trained.add(spec.key)), train_job)
+    heads = [group_spec([s for s in g if s.key in trained]) for g in groups if any(s.key in trained for s in g)]
+    counts["failed"] += len(runs) - len(trained)
+
+    def on_group(head: RunSpec, result: dict[str, Any]) -> None:
+        by_key = {m.key: m for m in _PhaseStore._members(head)}
+        for key, res in result["results"].items():
+            store.record(by_key[key], res)
+            counts["done"] += 1
+        for key, error in result["errors"].items():
+            store.mark_failed(by_key[key], error)
+            counts["failed"] += 1
+            log(f"  failed {by_key[key].label}: {error.splitlines()[0][:300]}")
+
+    if heads:
+        execute(replace(sweep, runs=heads), _PhaseStore(store, on_group, starts=False), lora_group_job)
+    return counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -826,13 +1058,34 @@ def run_sweep(name_or_path: str | Sweep, executor: str = "local", *, address: st
     if executor == "ray":  # reachability is checked before anything is recorded or submitted
         if pending_count(sweep):
             connect_ray(address or sweep.ray.get("address"), runtime_env=_runtime_env())
+    elif executor == "slurm":  # sbatch on PATH, controller up, slurm: options accepted
+        if pending_count(sweep):
+            from finbench import slurm as SL
+
+            SL.check_slurm(sweep.slurm)
     elif executor != "local":
-        raise SweepError(f"unknown executor {executor!r}; expected local or ray (slurm: not implemented)")
+        raise SweepError(f"unknown executor {executor!r}; expected local, ray or slurm")
+    def execute(sw: Sweep, store: Any, jb: Job) -> dict[str, int]:
+        if executor == "ray":
+            return run_ray(sw, store, jb, address=address, log=log)
+        if executor == "slurm":
+            from finbench import slurm as SL
+
+            return SL.run_slurm(sw, store, jb, log=log)
+        return run_local(sw, store, jb, log=log)
+
+    from dataclasses import replace
+
     with driver_lock(sweep.store), Store(sweep.store) as store:
         store.register(sweep)
-        if executor == "ray":
-            return run_ray(sweep, store, job, address=address, log=log)
-        return run_local(sweep, store, job, log=log)
+        groups = lora_groups(sweep, store, log=log) if job is run_job else []
+        if not groups:
+            return execute(sweep, store, job)
+        shared = {s.key for g in groups for s in g}
+        counts = execute(replace(sweep, runs=[r for r in sweep.runs if r.key not in shared]), store, job)
+        for k, v in run_shared(groups, sweep, store, execute, log).items():
+            counts[k] += v
+        return counts
 
 
 @contextmanager
@@ -880,11 +1133,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                          indent=1))
         return 0
     for r in sweep.runs:
-        print(f"{r.key}  {status.get(r.key, 'pending'):<8} {r.recipe:<22} {r.mixture:<36} seed={r.seed} job={r.job}")
+        seed = "-" if r.api else r.seed  # API models are not trained: no seed
+        print(f"{r.key}  {status.get(r.key, 'pending'):<8} {r.recipe:<22} {r.mixture:<36} seed={seed} job={r.job}")
     done = sum(status.get(r.key) == "done" for r in sweep.runs)
     print(f"# {len(sweep.runs)} runs = {len(sweep.recipes)} recipes x "
           f"{len(sweep.mixtures)} mixtures x {len(sweep.seeds)} seeds"
-          f"{' + 1 base-model run per recipe' if sweep.base_eval else ''}; "
+          f"{' + 1 base-model run per recipe' if sweep.base_eval else ''}"
+          f"{f' + {len(sweep.api_models)} API-model run(s)' if sweep.api_models else ''}; "
           f"{done} done; store {sweep.store}")
     return 0
 
@@ -904,7 +1159,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     pl.set_defaults(func=_cmd_plan)
     r = ssub.add_parser("run", help="run the unfinished runs of a sweep")
     r.add_argument("sweep")
-    r.add_argument("--executor", choices=["local", "ray"], default="local")
+    r.add_argument("--executor", choices=["local", "ray", "slurm"], default="local")
     r.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
     r.set_defaults(func=_cmd_run)
 

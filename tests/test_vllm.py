@@ -100,3 +100,61 @@ def test_vllm_backend_matches_hf(fixture_data: Path):
         if isinstance(value, float) and not key.endswith("_stderr"):
             assert vllm_results[key] == pytest.approx(value), key
     assert hf_results["missing_rate,tolerant"] <= 0.25, "SmolLM2 should answer within the budget"
+
+
+def _random_adapter(base: str, out: Path, seed: int) -> tuple[Path, Path]:
+    """A LoRA adapter with random (non-zero) B matrices, and the same model merged, for hf."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"],
+                                                  init_lora_weights=False, task_type="CAUSAL_LM"))
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.05)  # large enough that each adapter changes some answers
+    adapter, merged = out / f"adapter{seed}", out / f"merged{seed}"
+    peft_model.save_pretrained(adapter)
+    tok.save_pretrained(adapter)
+    peft_model.merge_and_unload().save_pretrained(merged)
+    tok.save_pretrained(merged)
+    return adapter, merged
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@needs_vllm
+def test_one_engine_serves_many_lora_runs_like_hf_on_merged_models(fixture_data: Path, tmp_path: Path):
+    """finbench.evaluate.LoRAEngine: two adapters through ONE vLLM engine give the answers hf gives
+    on each merged model (greedy, fp32), and each run gets its own LoRA request."""
+    from lm_eval.models.huggingface import HFLM
+
+    from finbench import evaluate as E
+    from finbench.models import smollm2
+    from finbench.vllm_compat import ensure_vllm_metadata
+
+    ensure_vllm_metadata()
+    base = str(smollm2())
+    runs = [_random_adapter(base, tmp_path, seed) for seed in (1, 2)]
+    targets = [E.Target(model_dir=str(merged), out_dir=tmp_path / f"eval{i}", base_model=base,
+                        adapter_dir=str(adapter), lora_r=8, settings={"max_model_len": 2048})
+               for i, (adapter, merged) in enumerate(runs)]
+    engine = E.LoRAEngine(targets[0], max_lora_rank=8, batch_size=ROWS)
+    served = []
+    for t in targets:
+        lm = engine.serve(t)
+        assert lm is engine.lm and lm.lora_request.lora_path == str(Path(t.adapter_dir).resolve())
+        served.append(_evaluate(lm))
+    assert len(engine.served) == 2
+    for (v_results, v_samples), (_, merged) in zip(served, runs, strict=True):
+        h_results, h_samples = _evaluate(HFLM(pretrained=str(merged), device="cpu", dtype="float32",
+                                              batch_size=ROWS))
+        for v, h in zip(v_samples, h_samples, strict=True):
+            assert v["arguments"] == h["arguments"]
+            assert v["filtered_resps"] == h["filtered_resps"], (v["resps"], h["resps"])
+        assert v_results["score,tolerant"] == pytest.approx(h_results["score,tolerant"])
+    # the adapters really differ from each other (otherwise this test could not tell them apart)
+    assert [s["resps"] for s in served[0][1]] != [s["resps"] for s in served[1][1]]

@@ -43,6 +43,7 @@ class Target:
     base_model: str | None = None  # for vLLM + adapter
     adapter_dir: str | None = None
     lora_r: int | None = None
+    merged: bool = True  # False: a LoRA run kept as its adapter (model_dir is the adapter folder)
     settings: dict[str, Any] = field(default_factory=dict)  # the recipe's eval block
     seed: int = 1234
 
@@ -88,6 +89,7 @@ def target_for_recipe(name_or_path: str, *, base: bool = False) -> Target:
         base_model=done["base_model"],
         adapter_dir=done.get("adapter_dir") if recipe.method == "lora" else None,
         lora_r=(recipe.data.get("lora") or {}).get("lora_r"),
+        merged=done.get("merged", True),
         settings=settings,
         seed=recipe.data["seed"],
     )
@@ -172,7 +174,7 @@ def make_lm(t: Target, backend: str, batch_size: Any):
             except Exception as err:  # vLLM has no LoRA support for this model: use the merged one
                 LOG.warning("vLLM cannot serve the adapter (%s); scoring the merged model", err)
         if lm is None:
-            lm = VLLM(pretrained=t.model_dir, **common)
+            lm = VLLM(pretrained=t.model_dir if t.merged else merged_on_disk(t), **common)
         else:
             lm.finbench_adapter = t.adapter_dir  # recorded in results.json
         if t.chat_template:
@@ -180,16 +182,55 @@ def make_lm(t: Target, backend: str, batch_size: Any):
         return lm
     from lm_eval.models.huggingface import HFLM
 
-    lm = HFLM(
-        pretrained=t.model_dir,
-        device="cuda" if gpu else "cpu",  # lm-eval's hf default device does not fall back to cpu
-        dtype="bfloat16" if gpu else "float32",
-        batch_size=batch_size,
-        trust_remote_code=False,
-    )
+    device, dtype = ("cuda", "bfloat16") if gpu else ("cpu", "float32")
+    if t.adapter_dir and t.base_model and not t.merged:
+        model, tok = merge_lora(t, dtype)
+        lm = HFLM(pretrained=model.to(device), tokenizer=tok, batch_size=batch_size)
+    else:
+        lm = HFLM(
+            pretrained=t.model_dir,
+            device=device,  # lm-eval's hf default device does not fall back to cpu
+            dtype=dtype,
+            batch_size=batch_size,
+            trust_remote_code=False,
+        )
     if t.chat_template:
         lm.tokenizer.chat_template = t.chat_template
     return lm
+
+
+def merge_lora(t: Target, dtype: str = "float32") -> tuple[Any, Any]:
+    """Base model + the run's adapter, merged in memory, and the run's trained tokenizer.
+
+    Not lm-eval's `peft=` option: that resizes the embeddings to len(tokenizer) whenever they
+    differ, which shrinks the padded vocabularies of Phi-3 or Qwen2.5. Here the embeddings only
+    grow, when the trained tokenizer has added tokens (as Axolotl's own merge does).
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(t.adapter_dir, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(
+        t.base_model, dtype=getattr(torch, dtype), trust_remote_code=False
+    )
+    if len(tok) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tok))
+    return PeftModel.from_pretrained(model, t.adapter_dir).merge_and_unload().eval(), tok
+
+
+def merged_on_disk(t: Target) -> str:
+    """A merged copy of an adapter-only run (for vLLM when it cannot serve the adapter)."""
+    out = Path(t.adapter_dir) / "merged"
+    if not (out / "config.json").is_file():
+        import tempfile
+
+        model, tok = merge_lora(t, "bfloat16")
+        tmp = Path(tempfile.mkdtemp(prefix=".merged-", dir=t.adapter_dir))
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.replace(tmp, out)
+    return str(out)
 
 
 class LoRAEngine:

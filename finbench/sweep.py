@@ -21,6 +21,7 @@ A sweep file (`recipes/sweeps/NAME.yaml`, or any .yaml path) names
     ray: {num_cpus: 1, num_gpus: 0}                  # resources per run on a Ray cluster
     slurm: {partition: gpu, time: "04:00:00", gpus: 1, max_parallel: 16}  # per array task (finbench.slurm)
     store: runs/sweeps/NAME/sweep.sqlite             # default; relative to the project root
+    share_engine: auto       # auto | true | false: one vLLM engine for all LoRA runs of a base model
     api_models:                                      # optional: API models scored as extra rows
       - name: gpt-4o                                 # report label "gpt-4o (API)"
         model: openai-chat-completions               # | local-chat-completions | local-completions
@@ -40,6 +41,12 @@ mixture's validated spec, the seed, the job and the eval settings. A run is writ
 in ONE transaction with all its scores and per-item predictions when it finishes, so a sweep that
 is killed loses only the runs in flight: `finbench sweep run` again skips the finished keys and
 re-runs the rest (a run's `attempts` counts how often it was started).
+
+Trained LoRA runs keep their adapter only (no merged copy: 660 merged 7B models would need
+~10 TB); scoring applies the adapter (hf: merged in memory; vLLM: served as a LoRA request).
+With the vLLM backend, the LoRA runs of one base model are scored through ONE engine
+(`share_engine`): they are trained first, then one job per base model starts an engine and scores
+every run as a LoRA request (see `lora_groups`, `run_shared`).
 
 Executors: `local` runs the pending runs one after another in this process; `ray` submits them as
 Ray tasks (`ray.init()`: a local cluster, or `--address`/RAY_ADDRESS for an existing one). Only
@@ -632,7 +639,7 @@ def run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     recipe_file = derived_recipe(spec)
     if spec.job == "train_eval":
-        TR.train(str(recipe_file), echo=False)
+        TR.train(str(recipe_file), echo=False, merge=False)  # LoRA runs are scored as base + adapter
         target, info = _trained_target(spec)
     else:  # eval_only: the recipe's base model with its tokenizer's own chat template
         recipe = R.load(recipe_file)
@@ -833,7 +840,7 @@ def train_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
 
     spec = RunSpec.from_dict(spec_dict)
     t0 = time.perf_counter()
-    TR.train(str(derived_recipe(spec)), echo=False)
+    TR.train(str(derived_recipe(spec)), echo=False, merge=False)
     return {"key": spec.key, "trained": True, "seconds": round(time.perf_counter() - t0, 2)}
 
 

@@ -404,11 +404,14 @@ def _check_run_folder(p: Plan, force: bool) -> str:
 
 
 def train(
-    name_or_path: str, *, force: bool = False, echo: bool = True, prepare_only: bool = False
+    name_or_path: str, *, force: bool = False, echo: bool = True, prepare_only: bool = False,
+    merge: bool = True,
 ) -> Plan:
     """Train a recipe into its run folder (see the module docstring); returns the plan it ran.
 
     `prepare_only` stops after `axolotl preprocess` (the tokenised, packed dataset is cached).
+    `merge=False` keeps a LoRA run as its adapter only (sweeps: hundreds of runs of one base
+    model would otherwise each write a full model); evaluation then applies the adapter itself.
     """
     p = plan(name_or_path)
     state = _check_run_folder(p, force)
@@ -427,15 +430,24 @@ def train(
     logs = p.run_dir / "logs"
     action = "preparing data" if prepare_only else "resuming" if state == "resume" else "training"
     print(f"{p.recipe.name}: {action} in {p.run_dir}")
-    # Tokenise once up front (on many GPUs every rank would otherwise race to do it).
-    preprocess = [*_axolotl(), "preprocess", str(p.config_path)]
-    _run_logged(preprocess, logs / "preprocess.log", p.env, echo=echo)
+    # Tokenise once up front (on many GPUs every rank would otherwise race to do it). Runs that
+    # differ only in seed (a sweep's seeds) would load the same cache anyway (Axolotl's cache
+    # key ignores the seed), so the preprocess step is skipped for them; a marker records it.
+    marker = _prepared_marker(p.config)
+    if marker.is_file():
+        print(f"{p.recipe.name}: tokenised data already prepared ({marker.name})")
+    else:
+        preprocess = [*_axolotl(), "preprocess", str(p.config_path)]
+        _run_logged(preprocess, logs / "preprocess.log", p.env, echo=echo)
+        _write_atomic(marker, json.dumps({"config": str(p.config_path)}) + "\n")
     if prepare_only:
         print(f"{p.recipe.name}: dataset prepared in {p.config['dataset_prepared_path']}")
         return p
     _run_logged(p.command, logs / "train.log", p.env, echo=echo)
-    if p.recipe.is_adapter:
+    merged = p.recipe.is_adapter and merge
+    if merged:
         merge_adapter(p, echo=echo)
+    model_dir = p.output_dir if p.recipe.is_adapter and not merged else p.model_dir
     done = {
         "recipe": p.recipe.name,
         "recipe_path": str(p.recipe.path),
@@ -443,14 +455,26 @@ def train(
         "mixture_hash": p.mixture.content_hash,
         "base_model": p.config["base_model"],
         "method": p.recipe.method,
-        "model_dir": str(p.model_dir),
+        "model_dir": str(model_dir),
         "adapter_dir": str(p.output_dir) if p.recipe.is_adapter else None,
+        "merged": merged,
         "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "train_loss": loss_history(p.output_dir),
     }
     _write_atomic(p.run_dir / DONE, json.dumps(done, indent=2) + "\n")
-    print(f"{p.recipe.name}: done; model in {p.model_dir}")
+    print(f"{p.recipe.name}: done; model in {model_dir}")
     return p
+
+
+# Compiled-config keys that never reach Axolotl's tokenised dataset.
+NOT_IN_PREPARED_DATA = ("seed", "output_dir")
+
+
+def _prepared_marker(config: dict[str, Any]) -> Path:
+    """Marker of a finished `axolotl preprocess` for this config (minus the seed), in its cache."""
+    rest = {k: v for k, v in config.items() if k not in NOT_IN_PREPARED_DATA}
+    key = hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Path(config["dataset_prepared_path"]) / f".finbench-prepared-{key}.json"
 
 
 def merge_adapter(p: Plan, *, echo: bool = True) -> Path:

@@ -1358,7 +1358,11 @@ def _select(
             break
         margin = 4 * (margin + len(res.dropped))
     if not eligible:
-        raise _err(mix.where, f"components.{comp.name}", "no usable rows in the source")
+        why = "no usable rows in the source"
+        if res.dropped:
+            why += (f": the contamination guard dropped all {len(res.dropped)} (they match eval items, "
+                    f"e.g. {res.dropped[0]['hits'][:2]}); see `contamination:` in the mixture")
+        raise _err(mix.where, f"components.{comp.name}", why)
     eligible = eligible[:k]
     res.selected = [
         Selected(key, idx, json.dumps(msgs, ensure_ascii=False), h) for (key, idx), msgs, h in eligible

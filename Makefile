@@ -84,8 +84,7 @@ report: install
 
 # CPU mini replication: single-task vs pair vs cocktail, two seeds, real training and scoring.
 replicate: install
-	FINBENCH_DATA_DIR=$(CURDIR)/tests/fixtures/data $(FB) sweep run mini --executor local
-	FINBENCH_DATA_DIR=$(CURDIR)/tests/fixtures/data $(FB) report mini
+	$(PY) -m finbench.demo --replicate mini
 
 gpu-check:
 	bash bench/gpu_check.sh

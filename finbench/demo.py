@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +28,11 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
 
 
-def overlay_data_dir(dest: Path, tasks: list[str]) -> dict[str, str]:
-    """Link each task's raw folder from shared/data if complete, else from the fixtures."""
+def overlay_data_dir(dest: Path, tasks: list[str], real_for: set[str] | None = None) -> dict[str, str]:
+    """Link each task's raw folder from shared/data if complete, else from the fixtures.
+
+    `real_for`: the tasks that may use shared/data (default: all); the rest use the fixtures.
+    """
     infos = discover()
     origin = {}
     for name in tasks:
@@ -38,7 +42,9 @@ def overlay_data_dir(dest: Path, tasks: list[str]) -> dict[str, str]:
             continue
         files = [f.replace("{agree}", "50") for f in files]
         real = SHARED_DATA / folder
-        complete = real.is_dir() and all((real / f).is_file() for f in files if "post_ABSA" not in f)
+        complete = (real_for is None or name in real_for) and real.is_dir() and all(
+            (real / f).is_file() for f in files if "post_ABSA" not in f
+        )
         src = real if complete else FIXTURES / folder
         link = dest / folder
         if not link.exists():
@@ -126,14 +132,52 @@ def loop(tasks: list[str], limit: int, recipe: str = "smol_cpu") -> None:
     print(E.compare_table(base, tuned))
 
 
+def replicate(sweep_name: str = "mini") -> Path:
+    """`make replicate`: the CPU mini replication sweep on real data where we have it, then its report.
+
+    Each task's raw folder comes from ../shared/data when complete, else from the fixtures (the
+    table printed first says which); the sweep and report are the ordinary `finbench sweep run`
+    and `finbench report`, so an interrupted replication resumes where it stopped.
+    """
+    from finbench import report as RP
+    from finbench import sweep as SW
+    from finbench import train as TR
+
+    sweep = SW.load_sweep(sweep_name)
+    data = TR.runs_dir() / "replicate-data"
+    if data.exists():
+        shutil.rmtree(data)  # symlinks only: rebuilt so a newly added shared folder is used
+    data.mkdir(parents=True)
+    # Real upstream files for the scored tasks; the other ingredients' shared/data folders are
+    # samples too small to train on (e.g. 2 ConvFinQA conversations), so they use fixture rows.
+    everything = sorted(n for n, i in discover().items() if i.is_default_variant)
+    origin = overlay_data_dir(data, everything, real_for=set(sweep.eval["tasks"]))
+    os.environ["FINBENCH_DATA_DIR"] = str(data)
+    print(f"# {sweep_name}: {sweep.description}")
+    for task in everything:
+        print(f"  {task:<14} data: {origin.get(task, '?')}{'  (scored)' if task in sweep.eval['tasks'] else ''}")
+    t0 = time.time()
+    counts = SW.run_sweep(sweep)
+    print(f"# sweep: {counts} in {time.time() - t0:.0f} s")
+    if counts["failed"]:
+        raise SystemExit(f"{counts['failed']} run(s) failed; see `finbench sweep plan {sweep_name}` and rerun")
+    report = RP.build_report(sweep.store, sweep.store.parent / "report")
+    print(f"# report: {report} ({time.time() - t0:.0f} s in all)")
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replicate", metavar="SWEEP", help="run a mini replication sweep and its report")
     parser.add_argument("--tasks", default="fpb,fiqa_sa,tfns,twitter_topic,headline")
     parser.add_argument("--limit", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demo" / "finbench_slice.json")
     parser.add_argument("--slice-only", action="store_true", help="score the base model only")
     args = parser.parse_args()
+    if args.replicate:
+        replicate(args.replicate)
+        return
     tasks = [t for t in args.tasks.split(",") if t]
     run(tasks, args.limit, args.batch_size, args.out)
     if not args.slice_only:

@@ -447,7 +447,11 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
                 lows.append(math.nan)
                 highs.append(math.nan)
             for m, keys in cells.items():
-                if m == single or m == SW.BASE or task not in _task_of(data.runs[keys[0]]["components"]):
+                # cocktails that contain the target; and the dev-selected mixture even when it
+                # does not (transfer from other tasks won on dev): its row must not go missing
+                if m == single or m == SW.BASE or (
+                    task not in _task_of(data.runs[keys[0]]["components"]) and selected.get(task) != m
+                ):
                     continue
                 c = ctx.compare(keys, cells[single], task)
                 if c is None:

@@ -22,7 +22,7 @@ endif
 export TOKENIZERS_PARALLELISM ?= false
 export AXOLOTL_DO_NOT_TRACK ?= 1
 
-.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm
+.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm bench-lora-serving
 MIXTURE ?= demo
 RECIPE ?= smol_cpu
 SWEEP ?= mini
@@ -107,6 +107,10 @@ $(VVENV)/.installed: pyproject.toml
 
 test-vllm: install-vllm
 	$(VVENV)/bin/pytest -q tests/test_vllm.py
+
+# One vLLM engine for many LoRA runs vs one engine per run (needs `make replicate` first).
+bench-lora-serving: install-vllm
+	$(VVENV)/bin/python bench/bench_lora_serving.py --sweep mini
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py

@@ -27,6 +27,16 @@ def fixture_data(monkeypatch) -> Path:
 
 
 @pytest.fixture
+def sweep_env(tmp_path, monkeypatch) -> Path:
+    """A sweep's world: fixture rows, a runs folder in tmp_path, the hub offline."""
+    monkeypatch.setenv("FINBENCH_DATA_DIR", str(FIXTURE_DATA))
+    monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tmp_path.chmod(0o755)  # Slurm's job processes read and write here
+    return tmp_path
+
+
+@pytest.fixture
 def shared_data(monkeypatch) -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real upstream files not present at {SHARED_DATA}")

@@ -19,8 +19,6 @@ import yaml
 
 from finbench import sweep as SW
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "data"
 HAS_AXOLOTL = importlib.util.find_spec("axolotl") is not None
 
 
@@ -41,21 +39,13 @@ def _sweep(tmp: Path, **over) -> Path:
     return path
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("FINBENCH_DATA_DIR", str(FIXTURES))
-    monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path
-
-
-def test_share_engine_is_validated(env) -> None:
+def test_share_engine_is_validated(sweep_env) -> None:
     with pytest.raises(SW.SweepError, match=r"share_engine: expected auto, true or false, got 'yes'"):
-        SW.load_sweep(str(_sweep(env, share_engine="yes")))
+        SW.load_sweep(str(_sweep(sweep_env, share_engine="yes")))
 
 
-def test_grouping_rules(env) -> None:
-    sw = SW.load_sweep(str(_sweep(env)))
+def test_grouping_rules(sweep_env) -> None:
+    sw = SW.load_sweep(str(_sweep(sweep_env)))
     with SW.Store(sw.store) as store:
         store.register(sw)
         groups = SW.lora_groups(sw, store, log=lambda _: None)
@@ -77,8 +67,8 @@ def test_grouping_rules(env) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_AXOLOTL, reason="needs Axolotl (make install)")
-def test_sweep_trains_then_scores_each_group_in_one_job(env) -> None:
-    path = _sweep(env)
+def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env) -> None:
+    path = _sweep(sweep_env)
     calls: list[list[str]] = []
     real_group_job = SW.lora_group_job
 

@@ -24,7 +24,6 @@ from finbench import slurm as SL
 from finbench import sweep as SW
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "data"
 SETUP = "bash tests/slurm/setup_local_slurm.sh"
 
 
@@ -60,15 +59,6 @@ def _write_sweep(tmp: Path, name: str = "s", **over) -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def sweep_env(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FINBENCH_DATA_DIR", str(FIXTURES))
-    monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    tmp_path.chmod(0o755)  # slurmd's job processes read and write here
-    return tmp_path
 
 
 def _rows(path: Path) -> list[sqlite3.Row]:

@@ -21,7 +21,6 @@ import yaml
 from finbench import sweep as SW
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "data"
 
 
 def _write_sweep(tmp: Path, name: str = "t", **over) -> Path:
@@ -38,14 +37,6 @@ def _write_sweep(tmp: Path, name: str = "t", **over) -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def sweep_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("FINBENCH_DATA_DIR", str(FIXTURES))
-    monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path
 
 
 # -------------------------------------------------------------------------- plan and validation

@@ -311,21 +311,16 @@ def evaluate_split(lm: Any, entry: dict[str, Any], split: str, tasks: list[str],
     import lm_eval
 
     from finbench import evaluate as E
-    from finbench.tasks import task_manager_for
+    from finbench.tasks import task_manager_for, tasks_for_split
 
     tm = task_manager_for(tasks)
-    loaded = tm.load(tasks)["tasks"]
-    task_objs = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
+    task_objs = tasks_for_split(tm, tasks, split)
     for task in task_objs:
         otype = task.config.output_type
         if entry["model"] in CHAT_BACKENDS and otype != "generate_until":
             raise SW.SweepError(f"api model {entry['name']!r}: task {task.config.task!r} is {otype}: "
                                 f"{entry['model']} returns no log-probabilities (generative tasks only). "
                                 "Nothing was sent")
-        if split == "dev":
-            if not task.config.validation_split:
-                raise SW.SweepError(f"task {task.config.task!r} has no validation_split: cannot score dev")
-            task.config.test_split = task.config.validation_split
     try:
         results = lm_eval.simple_evaluate(
             model=lm, tasks=task_objs, task_manager=tm, num_fewshot=ev["num_fewshot"], limit=ev["limit"],

@@ -43,9 +43,13 @@ class Target:
     base_model: str | None = None  # for vLLM + adapter
     adapter_dir: str | None = None
     lora_r: int | None = None
-    merged: bool = True  # False: a LoRA run kept as its adapter (model_dir is the adapter folder)
     settings: dict[str, Any] = field(default_factory=dict)  # the recipe's eval block
     seed: int = 1234
+
+    @property
+    def adapter_only(self) -> bool:
+        """A LoRA run kept as its adapter, not merged (sweeps): model_dir is the adapter folder."""
+        return bool(self.adapter_dir and self.base_model) and Path(self.model_dir) == Path(self.adapter_dir)
 
 
 def recipe_chat_template(recipe: R.Recipe, model_dir: str) -> str | None:
@@ -89,7 +93,6 @@ def target_for_recipe(name_or_path: str, *, base: bool = False) -> Target:
         base_model=done["base_model"],
         adapter_dir=done.get("adapter_dir") if recipe.method == "lora" else None,
         lora_r=(recipe.data.get("lora") or {}).get("lora_r"),
-        merged=done.get("merged", True),
         settings=settings,
         seed=recipe.data["seed"],
     )
@@ -174,7 +177,7 @@ def make_lm(t: Target, backend: str, batch_size: Any):
             except Exception as err:  # vLLM has no LoRA support for this model: use the merged one
                 LOG.warning("vLLM cannot serve the adapter (%s); scoring the merged model", err)
         if lm is None:
-            lm = VLLM(pretrained=t.model_dir if t.merged else merged_on_disk(t), **common)
+            lm = VLLM(pretrained=merged_on_disk(t) if t.adapter_only else t.model_dir, **common)
         else:
             lm.finbench_adapter = t.adapter_dir  # recorded in results.json
         if t.chat_template:
@@ -183,7 +186,7 @@ def make_lm(t: Target, backend: str, batch_size: Any):
     from lm_eval.models.huggingface import HFLM
 
     device, dtype = ("cuda", "bfloat16") if gpu else ("cpu", "float32")
-    if t.adapter_dir and t.base_model and not t.merged:
+    if t.adapter_only:
         model, tok = merge_lora(t, dtype)
         lm = HFLM(pretrained=model.to(device), tokenizer=tok, batch_size=batch_size)
     else:
@@ -292,8 +295,10 @@ def evaluate(
     num_fewshot: int | None = None,
     batch_size: Any = None,
     lm: Any = None,
+    split: str = "test",
 ) -> dict[str, Any]:
-    """Score `t`; `lm` reuses an LM object already built for it (e.g. LoRAEngine.serve(t))."""
+    """Score `t` on the test (or dev) split; `lm` reuses an LM object already built for it
+    (e.g. LoRAEngine.serve(t))."""
     import lm_eval
 
     s = t.settings
@@ -306,11 +311,13 @@ def evaluate(
     unknown = [name for name in tasks if name not in tm.all_tasks]
     if unknown:
         raise R.RecipeError(f"unknown lm-eval task(s) {unknown}")
+    # test: lm-eval resolves the names (groups included); dev: task objects repointed at dev
+    scored = tasks if split == "test" else T.tasks_for_split(tm, tasks, split)
     if lm is None:
         lm = make_lm(t, backend, batch_size)
     results = lm_eval.simple_evaluate(
         model=lm,
-        tasks=tasks,
+        tasks=scored,
         task_manager=tm,
         num_fewshot=num_fewshot,
         limit=limit,
@@ -325,6 +332,7 @@ def evaluate(
         return {}
     template = lm.hf_chat_template if backend == "vllm" else lm.tokenizer.chat_template
     extra = {
+        "split": split,
         "model_dir": t.model_dir,
         "adapter_dir": getattr(lm, "finbench_adapter", None),
         "backend": backend,

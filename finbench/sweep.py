@@ -687,43 +687,15 @@ def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev:
                    lm: Any = None) -> None:
     """Score `target` on one split of `tasks` into out_dir (results.json + samples_*.jsonl).
 
-    test: `finbench.evaluate.evaluate` as is. dev: the same lm-eval call with each task's
-    `test_split` pointed at its `validation_split` (finbench.evaluate has no split option yet).
+    The sweep's eval settings are the run's: they replace the recipe's own eval block, so a
+    `limit: null` sweep scores every row of dev and test alike.
     """
     from dataclasses import replace
 
     from finbench import evaluate as E
 
-    t = replace(target, out_dir=out_dir)
-    kwargs = dict(backend=ev["backend"], limit=ev["limit"], num_fewshot=ev["num_fewshot"],
-                  batch_size=ev["batch_size"])
-    if split == "test":
-        E.evaluate(t, tasks=tasks, lm=lm, **kwargs)
-        return
-    import lm_eval
-
-    backend = E.choose_backend(ev["backend"])
-    from finbench.tasks import task_manager_for
-
-    tm = task_manager_for(tasks)
-    loaded = tm.load(tasks)["tasks"]
-    task_objs = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
-    for task in task_objs:
-        dev = task.config.validation_split
-        if not dev:
-            raise SweepError(f"task {task.config.task!r} has no validation_split: cannot score dev")
-        task.config.test_split = dev
-    if lm is None:
-        lm = E.make_lm(t, backend, ev["batch_size"])
-    else:
-        backend = "vllm"
-    results = lm_eval.simple_evaluate(
-        model=lm, tasks=task_objs, task_manager=tm, num_fewshot=ev["num_fewshot"],
-        limit=ev["limit"], apply_chat_template=True, log_samples=True, random_seed=t.seed,
-        numpy_random_seed=t.seed, torch_random_seed=t.seed, fewshot_random_seed=t.seed,
-    )
-    E.write_results(results, out_dir, extra={"split": split, "model_dir": t.model_dir,
-                                             "backend": backend, "tasks": tasks})
+    settings = {**target.settings, **{k: ev[k] for k in ("backend", "limit", "num_fewshot", "batch_size")}}
+    E.evaluate(replace(target, out_dir=out_dir, settings=settings), tasks=tasks, lm=lm, split=split)
 
 
 def _aggregation_names(task: str) -> dict[str, tuple[str, bool | None]]:
@@ -820,10 +792,13 @@ def lora_groups(sweep: Sweep, store: Store, *, log: Callable[[str], None] = prin
                 return []
     status = store.status(r.key for r in sweep.runs)
     groups: dict[str, list[RunSpec]] = {}
+    recipes: dict[str, Any] = {}  # a recipe serves every mixture x seed: validate it once
     for spec in sweep.runs:
         if spec.job != "train_eval" or spec.api or status[spec.key] == "done":
             continue
-        recipe = R.load(spec.recipe_path)
+        if spec.recipe_path not in recipes:
+            recipes[spec.recipe_path] = R.load(spec.recipe_path)
+        recipe = recipes[spec.recipe_path]
         if recipe.method != "lora":
             continue
         d = recipe.data

@@ -119,6 +119,19 @@ def task_manager_for(names: list[str]):
     return TaskManager(include_path=paths)
 
 
+def tasks_for_split(tm, names: list[str], split: str) -> list[Any]:
+    """lm-eval task objects for `names` that score `split`: for "dev", each task's test_split
+    (what lm-eval scores) is pointed at its validation_split."""
+    loaded = tm.load(names)["tasks"]
+    objs = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
+    if split == "dev":
+        for task in objs:
+            if not task.config.validation_split:
+                raise ValueError(f"task {task.config.task!r} has no validation_split: cannot score dev")
+            task.config.test_split = task.config.validation_split
+    return objs
+
+
 def load_task(name: str):
     """The lm-eval ConfigurableTask for `name` (this loads its data)."""
     get_info(name)  # clear error for unknown names before lm-eval's own

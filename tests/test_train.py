@@ -187,14 +187,15 @@ def test_llama_lora_train_merge_noop_resume_and_score(tmp_path, fpb_rows, capsys
     assert {s["doc_id"] for s in samples} == set(range(5))  # one record per doc and filter
     assert samples[0]["arguments"][0][0].startswith("<|im_start|>user\n")
 
-    # A sweep keeps the adapter only (merged=False); scoring it (base + adapter merged in memory,
+    # A sweep keeps the adapter only (train(merge=False)); scoring it (base + adapter merged in memory,
     # with the trained tokenizer) gives the merged model's answers.
     from dataclasses import replace
 
     from finbench import evaluate as E
 
     t = E.target_for_recipe(str(recipe))
-    adapter_only = replace(t, merged=False, model_dir=t.adapter_dir, out_dir=tmp_path / "eval-adapter")
+    adapter_only = replace(t, model_dir=t.adapter_dir, out_dir=tmp_path / "eval-adapter")
+    assert adapter_only.adapter_only and not t.adapter_only
     E.evaluate(adapter_only, tasks=["fpb"], backend="hf")
     again = [json.loads(line) for line in (tmp_path / "eval-adapter" / "samples_fpb.jsonl").open()]
     assert [s["resps"] for s in again] == [s["resps"] for s in samples]

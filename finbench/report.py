@@ -550,22 +550,15 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
     # format penalty: tolerant minus strict, seed-mean over every finished run (test)
     md += ["## Format penalty (test, mean over all runs of a recipe): tolerant vs strict parser", "",
            "| recipe | task | tolerant | strict | gap |", "|---|---|---|---|---|"]
-    for recipe in recipes:
-        keys = [k for (r, _), ks in data.cells.items() if r == recipe for k in ks]
+    penalty_rows = [(recipe, [k for (r, _), ks in data.cells.items() if r == recipe for k in ks]) for recipe in recipes]
+    penalty_rows += [(AM.label(name), data.cells[(name, AM.MIXTURE)]) for name in apis]
+    for label, keys in penalty_rows:
         for task in tasks:
             tol = data.seed_values(keys, "test", task, ctx.metric, "tolerant")
             st = data.seed_values(keys, "test", task, ctx.metric, "strict")
             if tol and st:
                 a, b = float(np.mean(tol)), float(np.mean(st))
-                md.append(f"| {recipe} | {task} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
-    for name in apis:
-        keys = data.cells[(name, AM.MIXTURE)]
-        for task in tasks:
-            tol = data.seed_values(keys, "test", task, ctx.metric, "tolerant")
-            st = data.seed_values(keys, "test", task, ctx.metric, "strict")
-            if tol and st:
-                a, b = float(np.mean(tol)), float(np.mean(st))
-                md.append(f"| {AM.label(name)} | {task} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
+                md.append(f"| {label} | {task} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
     md += ["", "The gap is what a strict format check would cost each model: an answer that names the right"
            " label inside a sentence (\"The sentiment of this headline is positive.\") counts for the tolerant"
            " parser and as missing for the strict one.", ""]

@@ -19,10 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from finbench import settings
+
 Row = dict[str, Any]
 Splits = dict[str, list[Row]]
 SPLITS = ("train", "dev", "test")
-DATA_DIR_ENV = "FINBENCH_DATA_DIR"
+DATA_DIR_ENV = settings.DATA_DIR_ENV
 
 
 class DataError(RuntimeError):
@@ -30,8 +32,7 @@ class DataError(RuntimeError):
 
 
 def data_dir() -> Path | None:
-    value = os.environ.get(DATA_DIR_ENV)
-    return Path(value).expanduser().resolve() if value else None
+    return settings.data_dir()
 
 
 def raw_file(data_root: Path, folder: str, name: str) -> Path:

@@ -1,0 +1,121 @@
+"""File helpers every module shares: atomic writes, content digests, did-you-mean, name-or-path.
+
+Nothing here imports the rest of the package, so any module can use it without an import circle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+
+def write_atomic(
+    path: Path,
+    content: str | bytes | Callable[[IO[Any]], None],
+    *,
+    binary: bool = False,
+    newline: str | None = "\n",
+    fsync: bool = False,
+    mode: int | None = None,
+) -> Path:
+    """Write `path` via a temp file in the same folder and `os.replace`: readers never see half a file.
+
+    `content` is the text/bytes, or a callable that writes to the open handle (streams large files).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    binary = binary or isinstance(content, bytes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        opts: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": newline}
+        with os.fdopen(fd, "wb" if binary else "w", **opts) as fh:
+            if callable(content):
+                content(fh)
+            else:
+                fh.write(content)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
+
+
+def build_dir_atomic(final: Path, build: Callable[[Path], None], marker: str = ".complete") -> Path:
+    """Build a folder in a sibling temp folder, mark it complete, then move it into place."""
+    final = Path(final)
+    if (final / marker).exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
+    try:
+        build(tmp)
+        (tmp / marker).write_text("ok\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} for every file under `folder` (no __pycache__); {} if absent."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def did_you_mean(name: object, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6) -> str:
+    """' Did you mean 'a' or 'b'?' for close candidates, else ''."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=cutoff)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def name_or_path(
+    value: str | os.PathLike[str],
+    known: dict[str, Path],
+    *,
+    what: str,
+    where: Path,
+    error: type[Exception],
+    suffixes: tuple[str, ...] = (".yaml", ".yml"),
+) -> Path:
+    """A bare name looked up in `known` (with did-you-mean), or a file path that must exist."""
+    text = str(value)
+    path = Path(text).expanduser()
+    if path.suffix in suffixes or os.sep in text:
+        if not path.is_file():
+            raise error(f"{path}: {what} file not found")
+        return path.resolve()
+    if text not in known:
+        shown = ", ".join(sorted(known)[:20]) + (" ..." if len(known) > 20 else "")
+        raise error(
+            f"unknown {what} {text!r} (looked in {where}).{did_you_mean(text, known)} Known: {shown or 'none'}"
+        )
+    return known[text]

@@ -148,7 +148,7 @@ def test_selection_keeps_only_k_rows_in_memory(tmp_path, monkeypatch):
     mix = M.load_mixture(str(write_mixture(tmp_path, spec(comps, contamination="allow"))))
     rendered = []
     real = M.render_row
-    monkeypatch.setattr(M, "render_row", lambda fmt, row: rendered.append(1) or real(fmt, row))
+    monkeypatch.setattr(M.formats, "render_row", lambda fmt, row: rendered.append(1) or real(fmt, row))
     res = M.build(mix, tmp_path / "out", progress=False)
     assert res.summary["components"]["big"]["rows_taken"] == 50
     # expected ~ k * (1 + ln(n / k)) = 350 for uniform keys, plus one stale batch threshold
@@ -173,7 +173,7 @@ def test_selection_keeps_only_k_rows_in_memory(tmp_path, monkeypatch):
     ],
 )
 def test_formats_render_to_chat_messages(fmt, row, roles):
-    msgs, why = M.render_row(M._parse_format("f", "k", fmt), row)
+    msgs, why = M.render_row(M.parse_format("f", "k", fmt), row)
     assert why == "" and [m["role"] for m in msgs] == roles
     if fmt == "alpaca" and row["input"]:
         assert msgs[-2]["content"] == "Add.\n\n2+2"
@@ -190,7 +190,7 @@ def test_formats_render_to_chat_messages(fmt, row, roles):
     ],
 )
 def test_malformed_rows_give_a_reason(fmt, row, reason):
-    msgs, why = M.render_row(M._parse_format("f", "k", fmt), row)
+    msgs, why = M.render_row(M.parse_format("f", "k", fmt), row)
     assert msgs is None and reason in why
 
 

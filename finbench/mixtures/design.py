@@ -1,0 +1,133 @@
+"""Design files: a base mixture and its ingredients -> many member mixtures (the study's 55).
+
+The design names a base mixture and its ingredients. Each member keeps the base's seed,
+contamination policy and each ingredient's size. A `relative_to` list is narrowed to the
+ingredients present; when none is present (e.g. `openorca` alone) the size falls back to the
+count it has in the full base mixture, so an ingredient has the same size in every member where it
+cannot be sized relative to the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from finbench import data as D
+from finbench.mixtures.errors import MAX_ROWS, MixtureError, err
+from finbench.mixtures.sampling import round_half_up
+from finbench.mixtures.sources.dataset import DatasetSpec
+from finbench.mixtures.spec import parse_mixture
+
+DESIGN_KEYS = ("design", "description", "base", "ingredients", "members")
+MEMBER_KINDS = ("singles", "pairs", "leave_one_out", "all")
+
+
+def read_yaml(path: Path) -> Any:
+    return D.read_yaml(path, MixtureError, mapping=False)  # parse_mixture names a non-mapping
+
+
+def design_members(ingredients: Sequence[str], kinds: Sequence[str]) -> dict[str, list[str]]:
+    """Member name -> ingredient subset: singles, pairs, leave_one_out, all (duplicates dropped)."""
+    ing = list(ingredients)
+    out: dict[str, list[str]] = {}
+    seen: set[frozenset[str]] = set()
+    subsets = {
+        "singles": lambda: [(a, [a]) for a in ing],
+        "pairs": lambda: [(f"{a}+{b}", [a, b]) for a, b in itertools.combinations(ing, 2)],
+        "leave_one_out": lambda: [(f"without-{a}", [x for x in ing if x != a]) for a in ing],
+        "all": lambda: [("all", list(ing))],
+    }
+    for kind in kinds:
+        if kind not in subsets:
+            raise ValueError(f"unknown design member kind {kind!r}")
+        for name, members in subsets[kind]():
+            key = frozenset(members)
+            if members and key not in seen:
+                seen.add(key)
+                out[name] = members
+    return out
+
+
+def _static_count(comps: dict[str, Any], name: str, where: str) -> int:
+    spec = comps[name]
+    if "count" in spec:
+        return int(spec["count"])
+    if "relative_to" in spec:
+        rel = spec["relative_to"]
+        rel = [rel] if isinstance(rel, str) else rel
+        total = sum(_static_count(comps, r, where) for r in rel)
+        n = round_half_up(float(spec.get("factor", 1.0)) * total)
+        if n > MAX_ROWS:
+            raise err(where, f"components.{name}", f"resolves to {n} rows; at most {MAX_ROWS}")
+        return n
+    raise MixtureError(
+        f"{where}: components.{name}: a design member lacks all components this "
+        "size is relative to, and a fraction has no static count to fall back on"
+    )
+
+
+def _check_design(where: str, d: Any, comps: dict[str, Any], base_path: Path) -> tuple[list[str], list[str]]:
+    """(ingredients, member kinds) of a design mapping, validated."""
+    ingredients = d.get("ingredients", list(comps))
+    if not isinstance(ingredients, list) or not ingredients:
+        raise err(where, "ingredients", f"expected a non-empty list, got {ingredients!r}")
+    for i in ingredients:
+        if not isinstance(i, str):
+            raise err(where, "ingredients", f"expected component names, got {i!r}")
+        if i not in comps:
+            raise err(where, "ingredients", f"{i!r} is not a component of {base_path}; components: {', '.join(comps)}")
+    if len(set(ingredients)) != len(ingredients):
+        raise err(where, "ingredients", "duplicate ingredient")
+    kinds = d.get("members", list(MEMBER_KINDS))
+    if (
+        not isinstance(kinds, list)
+        or not kinds
+        or any(not isinstance(k, str) or k not in MEMBER_KINDS for k in kinds)
+    ):
+        raise err(where, "members", f"expected a list drawn from {list(MEMBER_KINDS)}, got {kinds!r}")
+    return ingredients, kinds
+
+
+def _member_component(comps: dict[str, Any], c: str, subset: list[str], base_dir: Path, where: str) -> dict:
+    spec = dict(comps[c])
+    if isinstance(spec.get("dataset"), dict):  # members may be written elsewhere: absolute paths
+        spec["dataset"] = DatasetSpec.rebase(spec["dataset"], base_dir)
+    if "relative_to" in spec:
+        rel = spec["relative_to"]
+        rel = [rel] if isinstance(rel, str) else list(rel)
+        present = [r for r in rel if r in subset]
+        if present:
+            spec["relative_to"] = present
+        else:
+            spec.pop("relative_to")
+            spec.pop("factor", None)
+            spec["count"] = _static_count(comps, c, where)
+    return spec
+
+
+def generate_design(path: Path) -> dict[str, dict[str, Any]]:
+    """Design file -> {member name: mixture mapping}. Deterministic; no data is read."""
+    where = str(path)
+    d = read_yaml(path)
+    if not isinstance(d, dict):
+        raise MixtureError(f"{where}: expected a mapping")
+    extra = sorted(str(k) for k in set(d) - set(DESIGN_KEYS))
+    if extra:
+        raise err(where, ", ".join(extra), f"unknown key(s); expected {', '.join(DESIGN_KEYS)}")
+    if not isinstance(d.get("base"), str):
+        raise err(where, "base", "expected the path of the full mixture, relative to this file")
+    base_path = (path.parent / d["base"]).resolve()
+    base = read_yaml(base_path)
+    base_mix = parse_mixture(base, name=base_path.stem, path=base_path)  # validates the base
+    comps = base["components"]
+    ingredients, kinds = _check_design(where, d, comps, base_path)
+    out: dict[str, dict[str, Any]] = {}
+    for mname, subset in design_members(ingredients, kinds).items():
+        member = {k: v for k, v in base.items() if k not in ("components", "name", "description")}
+        member["name"] = f"{d.get('design', path.stem)}/{mname}"
+        member["components"] = {c: _member_component(comps, c, subset, base_path.parent, where) for c in subset}
+        member["_base"] = str(base_mix.path)
+        out[mname] = member
+    return out

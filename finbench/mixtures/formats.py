@@ -1,0 +1,236 @@
+"""Dataset formats: how one external row becomes chat messages. A new format = one class + one entry.
+
+`format:` in a mixture is a preset name (`alpaca`, `sharegpt`, `messages`, optionally with
+`field:`), or an explicit field mapping `{system?, user, assistant}` (type `fields`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from finbench.mixtures.errors import err
+
+Messages = list[dict[str, str]]
+Rendered = tuple[Messages | None, str]  # (messages, "") or (None, why the row is malformed)
+
+ROLE_ALIASES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+}
+
+
+class Format(Protocol):
+    type: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def columns(self) -> list[str]:
+        """Columns the first row must have (checked before the expensive pass)."""
+        ...
+
+    def string_columns(self) -> tuple[list[str], list[str]] | None:
+        """(required, optional) string columns when a row is valid iff those hold text, else None."""
+        ...
+
+    def render(self, row: dict[str, Any]) -> Rendered: ...
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _no_extra(where: str, key: str, fmt: dict[str, Any], allowed: set[str], kind: str) -> None:
+    extra = set(fmt) - allowed
+    if extra:
+        raise err(where, key, f"unknown key(s) {sorted(extra)} for format {kind!r}")
+
+
+@dataclass(frozen=True)
+class FieldsFormat:
+    """An explicit mapping of columns to roles; an empty or missing system column is skipped."""
+
+    type: ClassVar[str] = "fields"
+    user: str
+    assistant: str
+    system: str | None = None
+
+    @classmethod
+    def parse(cls, where: str, key: str, fmt: dict[str, Any]) -> FieldsFormat:
+        extra = set(fmt) - {"type", "system", "user", "assistant"}
+        if extra:
+            raise err(
+                where,
+                key,
+                f"unknown field-mapping key(s) {sorted(extra)}; expected system (optional), user, assistant",
+            )
+        for need in ("user", "assistant"):
+            if not isinstance(fmt.get(need), str) or not fmt[need]:
+                raise err(where, f"{key}.{need}", f"expected a column name, got {fmt.get(need)!r}")
+        if "system" in fmt and not isinstance(fmt["system"], str):
+            raise err(where, f"{key}.system", f"expected a column name, got {fmt['system']!r}")
+        return cls(fmt["user"], fmt["assistant"], fmt.get("system"))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "fields"}
+        if self.system is not None:
+            out["system"] = self.system
+        return {**out, "user": self.user, "assistant": self.assistant}
+
+    def columns(self) -> list[str]:
+        return [c for c in (self.system, self.user, self.assistant) if c is not None]
+
+    def string_columns(self) -> tuple[list[str], list[str]]:
+        return [self.user, self.assistant], [self.system] if self.system else []
+
+    def render(self, row: dict[str, Any]) -> Rendered:
+        msgs: Messages = []
+        for role, col in (("system", self.system), ("user", self.user), ("assistant", self.assistant)):
+            if col is None:
+                continue
+            value = row.get(col)
+            if role == "system":
+                if value is None or (isinstance(value, str) and not value.strip()):
+                    continue  # OpenOrca leaves many system prompts empty
+                if not isinstance(value, str):
+                    return None, f"{col!r} is not a string"
+            elif _text(value) is None:
+                return None, f"{col!r} missing or empty"
+            msgs.append({"role": role, "content": value})
+        return msgs, ""
+
+
+@dataclass(frozen=True)
+class AlpacaFormat:
+    """instruction (+ input) -> user, output -> assistant, an optional system column."""
+
+    type: ClassVar[str] = "alpaca"
+
+    @classmethod
+    def parse(cls, where: str, key: str, fmt: dict[str, Any]) -> AlpacaFormat:
+        _no_extra(where, key, fmt, {"type"}, cls.type)
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type}
+
+    def columns(self) -> list[str]:
+        return ["instruction", "output"]
+
+    def string_columns(self) -> tuple[list[str], list[str]]:
+        return ["instruction", "output"], ["input", "system"]
+
+    def render(self, row: dict[str, Any]) -> Rendered:
+        instr, inp, out = row.get("instruction"), row.get("input"), row.get("output")
+        if _text(instr) is None:
+            return None, "'instruction' missing or empty"
+        if _text(out) is None:
+            return None, "'output' missing or empty"
+        if inp is not None and not isinstance(inp, str):
+            return None, "'input' is not a string"
+        system = row.get("system")
+        msgs: Messages = [{"role": "system", "content": system}] if _text(system) else []
+        user = f"{instr}\n\n{inp}" if inp and inp.strip() else instr
+        return msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": out}], ""
+
+
+@dataclass(frozen=True)
+class TurnsFormat:
+    """A list of turns in one column; subclasses name the column and the turn keys."""
+
+    type: ClassVar[str] = ""
+    default_field: ClassVar[str] = ""
+    role_key: ClassVar[str] = ""
+    content_key: ClassVar[str] = ""
+    field: str = ""
+
+    @classmethod
+    def parse(cls, where: str, key: str, fmt: dict[str, Any]) -> TurnsFormat:
+        _no_extra(where, key, fmt, {"type", "field"}, cls.type)
+        return cls(str(fmt.get("field", cls.default_field)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "field": self.field}
+
+    def columns(self) -> list[str]:
+        return [self.field]
+
+    def string_columns(self) -> None:
+        return None
+
+    def render(self, row: dict[str, Any]) -> Rendered:
+        turns = row.get(self.field)
+        if not isinstance(turns, list) or not turns:
+            return None, f"{self.field!r} missing or not a non-empty list"
+        rk, ck = self.role_key, self.content_key
+        msgs: Messages = []
+        for t in turns:
+            if not isinstance(t, dict):
+                return None, f"{self.field!r} holds a non-mapping turn"
+            role = ROLE_ALIASES.get(str(t.get(rk, "")).lower())
+            if role is None:
+                return None, f"unknown role {t.get(rk)!r}"
+            content = t.get(ck)
+            if not isinstance(content, str):
+                return None, f"turn {rk}={t.get(rk)!r} has no string {ck!r}"
+            if role == "system" and msgs:
+                return None, "system turn after the first turn"
+            msgs.append({"role": role, "content": content})
+        roles = [m["role"] for m in msgs]
+        if "user" not in roles or roles[-1] != "assistant":
+            return None, "needs a user turn and must end with an assistant turn"
+        if not all(m["content"].strip() for m in msgs if m["role"] != "system"):
+            return None, "empty user or assistant turn"
+        return msgs, ""
+
+
+class ShareGPTFormat(TurnsFormat):
+    type: ClassVar[str] = "sharegpt"
+    default_field: ClassVar[str] = "conversations"
+    role_key: ClassVar[str] = "from"
+    content_key: ClassVar[str] = "value"
+
+
+class MessagesFormat(TurnsFormat):
+    type: ClassVar[str] = "messages"
+    default_field: ClassVar[str] = "messages"
+    role_key: ClassVar[str] = "role"
+    content_key: ClassVar[str] = "content"
+
+
+# The registry `format:` names. A mapping without `type:` is a field mapping.
+FORMATS: dict[str, Any] = {
+    "alpaca": AlpacaFormat,
+    "sharegpt": ShareGPTFormat,
+    "messages": MessagesFormat,
+    "fields": FieldsFormat,
+}
+PRESET_FORMATS = tuple(k for k in FORMATS if k != "fields")
+
+
+def parse_format(where: str, key: str, fmt: Any) -> Format:
+    """The `format:` of a dataset: a preset name, {type, ...}, or a field mapping."""
+    if isinstance(fmt, str):
+        fmt = {"type": fmt}
+    if not isinstance(fmt, dict) or not fmt:
+        raise err(
+            where,
+            key,
+            f"expected one of {list(PRESET_FORMATS)} or a field mapping "
+            f"{{system?, user, assistant}}, got {fmt!r}",
+        )
+    kind = fmt.get("type", "fields")
+    if not isinstance(kind, str) or kind not in FORMATS:
+        raise err(where, f"{key}.type", f"expected one of {list(PRESET_FORMATS)}, got {kind!r}")
+    return FORMATS[kind].parse(where, key, fmt)
+
+
+def render_row(fmt: Format, row: dict[str, Any]) -> Rendered:
+    """Chat messages for one external row, or (None, reason) when it is malformed."""
+    return fmt.render(row)

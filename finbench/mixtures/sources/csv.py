@@ -1,0 +1,74 @@
+"""`csv:` local CSV / TSV files with a header row, read through `datasets`' csv builder.
+
+    dataset:
+      csv: [qa.tsv]                                  # or one path, or {files: [...], delimiter: ";"}
+      format: {user: question, assistant: answer}
+
+The delimiter defaults to a tab for `.tsv` files and a comma otherwise. Every column is read as
+text, so a numeric-looking answer keeps its exact spelling ("007", "1.50").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from finbench.mixtures.errors import err, string_list
+from finbench.mixtures.sources.base import OpenContext, ParseContext
+from finbench.mixtures.sources.rows import FileRows, absolute
+
+_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
+
+
+def _default_delimiter(files: list[str]) -> str:
+    return "\t" if all(f.lower().endswith((".tsv", ".tsv.gz")) for f in files) else ","
+
+
+class CsvSource(FileRows):
+    key: ClassVar[str] = "csv"
+    in_dataset: ClassVar[bool] = True
+    origin = "csv"
+
+    def __init__(self, ctx: OpenContext, files: list[Path], delimiter: str) -> None:
+        self.delimiter = delimiter
+        super().__init__(ctx, files)
+
+    @classmethod
+    def parse(cls, ctx: ParseContext, key: str, value: Any) -> dict[str, Any]:
+        spec = value if isinstance(value, dict) else {"files": value}
+        extra = set(spec) - {"files", "delimiter"}
+        if extra:
+            raise err(ctx.where, key, f"unknown key(s) {sorted(extra)}; expected files, delimiter")
+        files = absolute(ctx.base_dir, string_list(ctx.where, f"{key}.files", spec.get("files"), "a path"))
+        for f in files:
+            if not f.lower().endswith(_SUFFIXES):
+                raise err(ctx.where, f"{key}.files", f"{f!r}: expected a .csv or .tsv file")
+        delim = spec.get("delimiter", _default_delimiter(files))
+        if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
+            raise err(ctx.where, f"{key}.delimiter", f"expected one character such as ',' or '\\t', got {delim!r}")
+        return {"files": files, "delimiter": delim}
+
+    @classmethod
+    def rebase(cls, value: Any, base_dir: Path) -> Any:
+        spec = dict(value) if isinstance(value, dict) else {"files": value}
+        files = spec.get("files")
+        spec["files"] = absolute(base_dir, [str(f) for f in (files if isinstance(files, list) else [files])])
+        return spec
+
+    @classmethod
+    def unavailable(cls, value: Any) -> str | None:
+        return None
+
+    @classmethod
+    def open(cls, value: dict[str, Any], ctx: OpenContext) -> CsvSource:
+        return cls(ctx, [Path(f) for f in value["files"]], value["delimiter"])
+
+    def builder(self) -> tuple[str, dict[str, Any]]:
+        # dtype=str: pandas would otherwise turn "007" into 7 and empty cells into NaN floats
+        return "csv", {"delimiter": self.delimiter, "dtype": str, "keep_default_na": False}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "delimiter": self.delimiter}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "delimiter": self.delimiter}

@@ -1,0 +1,69 @@
+"""`hub:` a Hugging Face dataset at a pinned revision, streamed through `datasets`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from finbench.mixtures.errors import err
+from finbench.mixtures.sources.base import OpenContext, ParseContext
+from finbench.mixtures.sources.rows import BATCH, RowSource, stream_dataset
+
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_KEYS = {"path", "revision", "split", "name"}
+
+
+class HubSource(RowSource):
+    key: ClassVar[str] = "hub"
+    in_dataset: ClassVar[bool] = True
+    origin = "hub"
+
+    def __init__(self, ctx: OpenContext, hub: dict[str, Any]) -> None:
+        super().__init__(ctx)
+        self.hub = dict(hub)
+
+    @classmethod
+    def parse(cls, ctx: ParseContext, key: str, value: Any) -> dict[str, Any]:
+        hub = {"path": value} if isinstance(value, str) else value
+        if not isinstance(hub, dict) or not isinstance(hub.get("path"), str):
+            raise err(ctx.where, key, f"expected {{path, revision, split?, name?}}, got {value!r}")
+        if not isinstance(hub.get("revision"), str) or not hub["revision"]:
+            raise err(ctx.where, f"{key}.revision", "missing: pin the hub dataset's revision")
+        extra = set(hub) - _KEYS
+        if extra:
+            raise err(ctx.where, key, f"unknown key(s) {sorted(extra)}; expected {sorted(_KEYS)}")
+        return {"split": "train", **hub}
+
+    @classmethod
+    def rebase(cls, value: Any, base_dir: Path) -> Any:
+        return value
+
+    @classmethod
+    def unavailable(cls, value: Any) -> str | None:
+        return None
+
+    @classmethod
+    def open(cls, value: dict[str, Any], ctx: OpenContext) -> HubSource:
+        return cls(ctx, value)
+
+    def describe(self) -> dict[str, Any]:
+        out = {"type": "hub", **self.hub}
+        if not _SHA_RE.match(self.hub["revision"]):
+            out["warning"] = "revision is not a commit sha: pin one for a reproducible run"
+        return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"hub": self.hub, "format": self.fmt.to_dict()}
+
+    def arrow_batches(self, first_only: bool = False) -> Iterator[Any]:
+        yield from stream_dataset(
+            self,
+            1 if first_only else BATCH,
+            first_only,
+            self.hub["path"],
+            self.hub.get("name"),
+            revision=self.hub["revision"],
+            split=self.hub.get("split", "train"),
+        )

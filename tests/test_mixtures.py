@@ -147,8 +147,8 @@ def test_selection_keeps_only_k_rows_in_memory(tmp_path, monkeypatch):
                      "count": 50}}
     mix = M.load_mixture(str(write_mixture(tmp_path, spec(comps, contamination="allow"))))
     rendered = []
-    real = M.render_row
-    monkeypatch.setattr(M.formats, "render_row", lambda fmt, row: rendered.append(1) or real(fmt, row))
+    real = M.formats.FieldsFormat.render
+    monkeypatch.setattr(M.formats.FieldsFormat, "render", lambda fmt, row: rendered.append(1) or real(fmt, row))
     res = M.build(mix, tmp_path / "out", progress=False)
     assert res.summary["components"]["big"]["rows_taken"] == 50
     # expected ~ k * (1 + ln(n / k)) = 350 for uniform keys, plus one stale batch threshold
@@ -540,3 +540,152 @@ def test_token_counts_with_a_tokenizer(tmp_path):
         for r in read_rows(res.jsonl)
     )
     assert res.summary["components"]["openorca"]["tokens"] == expected == res.summary["tokens"]
+
+
+# -- CSV / TSV source (a source type added as one module + one registry line) -------------------
+
+
+def test_csv_and_tsv_sources_build_through_the_real_builder(tmp_path):
+    (tmp_path / "qa.csv").write_text(
+        'question,answer\nWhat is 2+2?,4\n"Quoted, with a comma",007\nNo answer here,\n', encoding="utf-8"
+    )
+    (tmp_path / "chat.tsv").write_text("prompt\treply\nHello there\tHi\nPrice?\t1.50\n", encoding="utf-8")
+    (tmp_path / "semi.txt.csv").write_text("u;a\nsemi one;x\n", encoding="utf-8")
+    comps = {
+        "qa": {"dataset": {"csv": "qa.csv", "format": {"user": "question", "assistant": "answer"}},
+               "count": 4},
+        "chat": {"dataset": {"csv": ["chat.tsv"], "format": {"user": "prompt", "assistant": "reply"}},
+                 "count": 2},
+        "semi": {"dataset": {"csv": {"files": ["semi.txt.csv"], "delimiter": ";"},
+                             "format": {"user": "u", "assistant": "a"}}, "count": 1},
+    }
+    mix = spec(comps, contamination="allow")
+    mix["max_malformed"] = 0.5
+    res = M.build(str(write_mixture(tmp_path, mix)), tmp_path / "out", progress=False)
+    rows = read_rows(res.jsonl)
+    assert Counter(r["task"] for r in rows) == {"qa": 4, "chat": 2, "semi": 1}
+    pairs = {(r["messages"][0]["content"], r["messages"][1]["content"]) for r in rows}
+    # quoted commas survive, and values stay text ("007" and "1.50", not 7 and 1.5)
+    assert pairs == {("What is 2+2?", "4"), ("Quoted, with a comma", "007"), ("Hello there", "Hi"),
+                     ("Price?", "1.50"), ("semi one", "x")}
+    qa = res.summary["components"]["qa"]
+    assert qa["source"]["type"] == "csv" and qa["source"]["delimiter"] == ","
+    assert res.summary["components"]["chat"]["source"]["delimiter"] == "\t"
+    assert qa["rows_in_source"] == 3 and qa["rows_available"] == 2 and qa["upsampling_factor"] == 2.0
+    assert list(qa["malformed_skipped"]) == ["'answer' missing or empty"]
+    again = M.build(str(write_mixture(tmp_path, mix)), tmp_path / "out", progress=False)
+    assert again.cached and again.jsonl == res.jsonl
+    (tmp_path / "chat.tsv").write_text("prompt\treply\nHello there\tHello\nPrice?\t1.50\n", encoding="utf-8")
+    changed = M.build(str(write_mixture(tmp_path, mix)), tmp_path / "out", progress=False)
+    assert not changed.cached and changed.jsonl != res.jsonl
+
+
+@pytest.mark.parametrize(
+    "csv_value,key,words",
+    [
+        ("a.jsonl", "components.x.dataset.csv.files", ".csv or .tsv"),
+        ({"files": ["a.csv"], "delimiter": ";;"}, "components.x.dataset.csv.delimiter", "one character"),
+        ({"files": ["a.csv"], "sep": ";"}, "components.x.dataset.csv", "unknown key"),
+        ([], "components.x.dataset.csv.files", "a path"),
+    ],
+)
+def test_bad_csv_sources_name_the_key(tmp_path, csv_value, key, words):
+    comps = {"x": {"dataset": {"csv": csv_value, "format": "alpaca"}, "count": 1}}
+    with pytest.raises(M.MixtureError) as err:
+        M.load_mixture(str(write_mixture(tmp_path, spec(comps))))
+    assert key in str(err.value) and words in str(err.value), str(err.value)
+
+
+def test_csv_wrong_columns_fail_before_the_pass(tmp_path):
+    (tmp_path / "qa.csv").write_text("q,a\nx,y\n", encoding="utf-8")
+    comps = {"x": {"dataset": {"csv": "qa.csv", "format": {"user": "question", "assistant": "a"}},
+                   "count": 1}}
+    with pytest.raises(M.MixtureError, match=r"components.x.dataset.format: column\(s\) \['question'\]"):
+        M.build(str(write_mixture(tmp_path, spec(comps))), tmp_path / "out")
+
+
+def test_sources_and_component_keys_come_from_the_registry():
+    assert {"task", "file", "csv", "raw", "hub"} <= set(M.REGISTRY)
+    assert {"task", "dataset", "count", "fraction", "relative_to", "factor"} == M.COMPONENT_KEYS
+    assert set(M.FORMATS) == {"alpaca", "sharegpt", "messages", "fields"}
+
+
+# -- did-you-mean and bounds (issue 13) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "components,key,words",
+    [
+        ({"x": {"task": "fpb", "count": 1, "coutn": 2}}, "components.x", "Did you mean 'count'?"),
+        ({"x": {"dataset": {"filees": "a.jsonl", "format": "alpaca"}, "count": 1}},
+         "components.x.dataset", "Did you mean 'file'?"),
+        ({"x": {"task": "fpbb", "count": 1}}, "components.x.task", "Did you mean 'fpb'"),
+        ({"x": {"task": "fpb", "count": 4294967296}}, "components.x.count", "(0, 1,000,000,000]"),
+        ({"x": {"task": "fpb", "relative_to": ["y"], "factor": 9223372036854775808},
+          "y": {"task": "fpb", "count": 1}}, "components.x.factor", "(0, 1,000]"),
+        ({"x": {"task": "fpb", "relative_to": ["y"], "factor": 1e308},
+          "y": {"task": "fpb", "count": 1}}, "components.x.factor", "(0, 1,000]"),
+        ({"x": {"task": "fpb", "fraction": float("inf")}}, "components.x.fraction", "positive"),
+        ({"x": {"dataset": {"raw": {"folder": "o", "files": [["a.parquet"]]}, "format": "alpaca"},
+                "count": 1}}, "components.x.dataset.raw.files", "file name"),
+        ({"x": {"dataset": {"raw": {"folder": "o", "files": [{"a": 1}]}, "format": "alpaca"},
+                "count": 1}}, "components.x.dataset.raw.files", "file name"),
+        ({"x": {"dataset": {"file": [["a.jsonl"]], "format": "alpaca"}, "count": 1}},
+         "components.x.dataset.file", "a path"),
+    ],
+)
+def test_typos_and_out_of_range_numbers_get_clear_errors(tmp_path, components, key, words):
+    path = write_mixture(tmp_path, spec(components))
+    with pytest.raises(M.MixtureError) as err:
+        M.load_mixture(str(path))
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and key in msg and words in msg, msg
+
+
+def test_top_level_typo_and_unknown_mixture_suggest_a_name(tmp_path):
+    path = write_mixture(tmp_path, {"componentss": {}, "seed": 1})
+    with pytest.raises(M.MixtureError, match="Did you mean 'components'"):
+        M.load_mixture(str(path))
+    with pytest.raises(M.MixtureError, match="unknown mixture 'dem'.*Did you mean 'demo'"):
+        M.load_mixture("dem")
+
+
+@pytest.mark.parametrize("ingredients", ["[[fpb]]", "[{fpb: 1}]", "!!set {fpb: null}", "[7]"])
+def test_design_with_non_name_ingredients_is_a_clean_error(tmp_path, ingredients):
+    base = write_mixture(tmp_path, spec({"fpb": {"task": "fpb", "count": 9}}), "b")
+    design = tmp_path / "d.yaml"
+    design.write_text(f"design: d\nbase: {base.name}\ningredients: {ingredients}\n", encoding="utf-8")
+    with pytest.raises(M.MixtureError, match=r"d.yaml: ingredients: expected"):
+        M.generate_design(design)
+
+
+def test_a_broken_design_breaks_neither_list_nor_other_mixtures(tmp_path, monkeypatch, capsys):
+    mixdir = tmp_path / "mixtures"
+    (mixdir / "designs").mkdir(parents=True)
+    write_mixture(mixdir, spec({"fpb": {"task": "fpb", "count": 3}}), "good")
+    (mixdir / "designs" / "broken.yaml").write_text("design: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("FINBENCH_MIXTURES_DIR", str(mixdir))
+    assert M.list_mixtures() == ["good"]
+    assert "broken.yaml" in capsys.readouterr().err
+    assert M.load_mixture("good").components["fpb"].size.count == 3
+    with pytest.raises(M.MixtureError, match="unknown mixture 'nope'.*good"):
+        M.load_mixture("nope")
+
+
+def test_temporaries_of_killed_builds_are_removed_by_the_next_build(tmp_path):
+    import os
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".small-0123456789abcdef.jsonl.k1ll3d.tmp"
+    fresh = out / ".small-0123456789abcdef.jsonl.w0rk1n.tmp"  # a build writing right now
+    theirs = out / ".notes.txt.tmp"  # not ours: never touched
+    for p in (stale, fresh, theirs):
+        p.write_text("partial")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    os.utime(theirs, (old, old))
+    path = write_mixture(tmp_path, spec({"openorca": openorca(count=2)}), "small")
+    M.build(str(path), out, progress=False)
+    assert not stale.exists() and fresh.exists() and theirs.exists()

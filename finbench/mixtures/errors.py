@@ -21,16 +21,22 @@ def number(
     where: str, key: str, value: Any, *, integer: bool = False, upper: float | None = None
 ) -> float | int:
     """A positive finite number (a whole one if `integer`), at most `upper` when given."""
-    bounds = f" in (0, {upper:g}]" if upper is not None else ""
+    bounds = "" if upper is None else f" in (0, {int(upper) if float(upper).is_integer() else upper:,}]"
+    shown = _short(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise err(where, key, f"expected a {'whole ' if integer else ''}number{bounds}, got {value!r}")
+        raise err(where, key, f"expected a {'whole ' if integer else ''}number{bounds}, got {shown}")
     if integer and isinstance(value, float) and not value.is_integer():
-        raise err(where, key, f"expected a whole number{bounds}, got {value!r}")
+        raise err(where, key, f"expected a whole number{bounds}, got {shown}")
     if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
-        raise err(where, key, f"expected a positive number{bounds}, got {value!r}")
+        raise err(where, key, f"expected a positive number{bounds}, got {shown}")
     if upper is not None and value > upper:
-        raise err(where, key, f"expected a positive number{bounds}, got {value!r}")
+        raise err(where, key, f"expected a positive number{bounds}, got {shown}")
     return int(value) if integer else float(value)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text)} characters)"
 
 
 def string_list(where: str, key: str, value: Any, what: str) -> list[str]:

@@ -10,6 +10,8 @@ text, so a numeric-looking answer keeps its exact spelling ("007", "1.50").
 
 from __future__ import annotations
 
+import csv
+import gzip
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,9 +65,21 @@ class CsvSource(FileRows):
     def open(cls, value: dict[str, Any], ctx: OpenContext) -> CsvSource:
         return cls(ctx, [Path(f) for f in value["files"]], value["delimiter"])
 
+    def header(self) -> list[str]:
+        """The first file's column names (every file must share them)."""
+        opener = gzip.open if self.files[0].suffix == ".gz" else open
+        try:
+            with opener(self.files[0], "rt", encoding="utf-8", newline="") as fh:
+                return next(csv.reader(fh, delimiter=self.delimiter), [])
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise self.error(f"{self.files[0]}: cannot read the header row: {exc}") from exc
+
     def builder(self) -> tuple[str, dict[str, Any]]:
-        # dtype=str: pandas would otherwise turn "007" into 7 and empty cells into NaN floats
-        return "csv", {"delimiter": self.delimiter, "dtype": str, "keep_default_na": False}
+        import datasets
+
+        # every column as text: pandas would otherwise turn "007" into 7 and empty cells into NaN
+        features = datasets.Features({c: datasets.Value("string") for c in self.header()})
+        return "csv", {"delimiter": self.delimiter, "features": features, "keep_default_na": False}
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "delimiter": self.delimiter}

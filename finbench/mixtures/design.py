@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import data as D
+from finbench.files import did_you_mean
 from finbench.mixtures.errors import MAX_ROWS, MixtureError, err
 from finbench.mixtures.sampling import round_half_up
 from finbench.mixtures.sources.dataset import DatasetSpec
@@ -115,7 +116,8 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
         raise MixtureError(f"{where}: expected a mapping")
     extra = sorted(str(k) for k in set(d) - set(DESIGN_KEYS))
     if extra:
-        raise err(where, ", ".join(extra), f"unknown key(s); expected {', '.join(DESIGN_KEYS)}")
+        hint = "".join(did_you_mean(x, DESIGN_KEYS) for x in extra)
+        raise err(where, ", ".join(extra), f"unknown key(s); expected {', '.join(DESIGN_KEYS)}.{hint}")
     if not isinstance(d.get("base"), str):
         raise err(where, "base", "expected the path of the full mixture, relative to this file")
     base_path = (path.parent / d["base"]).resolve()

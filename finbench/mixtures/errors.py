@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from finbench.files import did_you_mean
+
 MAX_ROWS = 1_000_000_000  # a component's count, and any size it resolves to
 MAX_FACTOR = 1_000.0  # `factor` and `fraction`: a mixture of 1,000x its inputs is a typo
 
@@ -45,3 +47,11 @@ def string_list(where: str, key: str, value: Any, what: str) -> list[str]:
     if not isinstance(items, list) or not items or not all(isinstance(x, str) and x for x in items):
         raise err(where, key, f"expected {what} or a list of them, got {value!r}")
     return items
+
+
+def unknown_keys(where: str, key: str, found: Any, allowed: set[str] | list[str] | tuple[str, ...]) -> None:
+    """Refuse keys outside `allowed`, suggesting the closest allowed one for each."""
+    extra = sorted({str(k) for k in found} - set(allowed))
+    if extra:
+        hint = "".join(did_you_mean(x, allowed) for x in extra)
+        raise err(where, key, f"unknown key(s) {extra}; expected {sorted(allowed)}.{hint}")

@@ -16,7 +16,7 @@ from typing import Any
 from finbench import tasks as T
 from finbench.files import did_you_mean
 from finbench.mixtures.contamination import Contamination, parse_contamination
-from finbench.mixtures.errors import MAX_FACTOR, MAX_ROWS, MixtureError, err, number
+from finbench.mixtures.errors import MAX_FACTOR, MAX_ROWS, MixtureError, err, number, unknown_keys
 from finbench.mixtures.sampling import Size
 from finbench.mixtures.sources.base import ParseContext, Source
 from finbench.mixtures.sources.dataset import DatasetSpec, DirectSpec
@@ -80,13 +80,6 @@ class Mixture:
             "contamination": self.contamination.to_dict(),
             "max_malformed": self.max_malformed,
         }
-
-
-def unknown_keys(where: str, key: str, found: Iterable[Any], allowed: set[str]) -> None:
-    extra = sorted({str(k) for k in found} - allowed)
-    if extra:
-        hint = "".join(did_you_mean(x, allowed) for x in extra)
-        raise err(where, key, f"unknown key(s) {extra}; expected {sorted(allowed)}.{hint}")
 
 
 def parse_size(where: str, key: str, spec: dict[str, Any]) -> Size:

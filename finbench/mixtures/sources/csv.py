@@ -15,7 +15,7 @@ import gzip
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finbench.mixtures.errors import err, string_list
+from finbench.mixtures.errors import err, string_list, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import FileRows, absolute
 
@@ -38,9 +38,7 @@ class CsvSource(FileRows):
     @classmethod
     def parse(cls, ctx: ParseContext, key: str, value: Any) -> dict[str, Any]:
         spec = value if isinstance(value, dict) else {"files": value}
-        extra = set(spec) - {"files", "delimiter"}
-        if extra:
-            raise err(ctx.where, key, f"unknown key(s) {sorted(extra)}; expected files, delimiter")
+        unknown_keys(ctx.where, key, spec, ("files", "delimiter"))
         files = absolute(ctx.base_dir, string_list(ctx.where, f"{key}.files", spec.get("files"), "a path"))
         for f in files:
             if not f.lower().endswith(_SUFFIXES):

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finbench.files import did_you_mean
-from finbench.mixtures.errors import err
+from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.formats import PRESET_FORMATS, Format, parse_format
 from finbench.mixtures.sources.base import OpenContext, ParseContext, Source
 from finbench.mixtures.sources.registry import DATASET_SOURCES, REGISTRY
@@ -26,10 +25,7 @@ class DatasetSpec:
         names = ", ".join(DATASET_SOURCES)
         if not isinstance(ds, dict):
             raise err(ctx.where, key, f"expected a mapping with a source ({names}) and format, got {ds!r}")
-        extra = sorted(set(ds) - DATASET_KEYS, key=str)
-        if extra:
-            hint = "".join(did_you_mean(x, DATASET_KEYS) for x in extra)
-            raise err(ctx.where, key, f"unknown key(s) {extra}; expected {sorted(DATASET_KEYS)}.{hint}")
+        unknown_keys(ctx.where, key, ds, DATASET_KEYS)
         if not any(k in ds for k in DATASET_SOURCES):
             raise err(ctx.where, key, f"expected at least one source: {names}")
         if "format" not in ds:

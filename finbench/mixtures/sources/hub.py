@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finbench.mixtures.errors import err
+from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import BATCH, RowSource, stream_dataset
 
@@ -27,13 +27,12 @@ class HubSource(RowSource):
     @classmethod
     def parse(cls, ctx: ParseContext, key: str, value: Any) -> dict[str, Any]:
         hub = {"path": value} if isinstance(value, str) else value
+        if isinstance(hub, dict):
+            unknown_keys(ctx.where, key, hub, _KEYS)
         if not isinstance(hub, dict) or not isinstance(hub.get("path"), str):
             raise err(ctx.where, key, f"expected {{path, revision, split?, name?}}, got {value!r}")
         if not isinstance(hub.get("revision"), str) or not hub["revision"]:
             raise err(ctx.where, f"{key}.revision", "missing: pin the hub dataset's revision")
-        extra = set(hub) - _KEYS
-        if extra:
-            raise err(ctx.where, key, f"unknown key(s) {sorted(extra)}; expected {sorted(_KEYS)}")
         return {"split": "train", **hub}
 
     @classmethod

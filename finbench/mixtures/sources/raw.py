@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench import settings
-from finbench.mixtures.errors import err
+from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import FileRows, check_ext
 
@@ -18,6 +18,8 @@ class RawSource(FileRows):
 
     @classmethod
     def parse(cls, ctx: ParseContext, key: str, value: Any) -> dict[str, Any]:
+        if isinstance(value, dict):
+            unknown_keys(ctx.where, key, value, ("folder", "files"))
         files = value.get("files") if isinstance(value, dict) else None
         if (
             not isinstance(value, dict)
@@ -26,9 +28,6 @@ class RawSource(FileRows):
             or not files
         ):
             raise err(ctx.where, key, f"expected {{folder, files: [...]}}, got {value!r}")
-        extra = set(value) - {"folder", "files"}
-        if extra:
-            raise err(ctx.where, key, f"unknown key(s) {sorted(extra)}; expected folder, files")
         for f in files:
             if not isinstance(f, str) or not f:
                 raise err(ctx.where, f"{key}.files", f"expected a file name, got {f!r}")

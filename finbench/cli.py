@@ -6,8 +6,15 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+
+from finbench import data as D
+from finbench import quiet, settings
+from finbench import tasks as T
+from finbench.data import DataError
+from finbench.tasks import UnknownTaskError
 
 # Modules that expose `add_cli(subparsers)`; each handler is `func(args) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -21,9 +28,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from finbench import data as D
-    from finbench import tasks as T
-
     infos = T.discover()
     rows = []
     for info in infos.values():
@@ -60,8 +64,6 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from finbench import tasks as T
-
     task = T.load_task(args.task)
     docs = T.split_docs(task, args.split)
     if args.limit is not None:
@@ -91,7 +93,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finbench", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show library warnings and tracebacks of user errors")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
@@ -101,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    from finbench.data import DataError
-    from finbench.tasks import UnknownTaskError
-
+    if args.verbose:  # library warnings too, here and in the processes this one starts
+        os.environ[settings.VERBOSE_ENV] = "1"
+    quiet.install()
     try:
         return int(args.func(args) or 0)
     except (DataError, UnknownTaskError, ValueError, FileNotFoundError) as err:

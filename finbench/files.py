@@ -91,10 +91,13 @@ def tree_digest(folder: Path) -> dict[str, str]:
     }
 
 
-def did_you_mean(name: object, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6) -> str:
-    """' Did you mean 'a' or 'b'?' for close candidates, else ''."""
+def did_you_mean(
+    name: object, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6, *, quote: bool = True
+) -> str:
+    """' Did you mean 'a' or 'b'?' for close candidates, else '' (`quote=False`: bare names)."""
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=cutoff)
-    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    shown = [repr(c) if quote else c for c in close]
+    return f" Did you mean {' or '.join(shown)}?" if close else ""
 
 
 def name_or_path(

@@ -15,97 +15,20 @@ Set FINBENCH_LMEVAL_HOOK=0 to switch the hook off for one process.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.abc
 import importlib.machinery
 import inspect
 import os
-import shutil
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
+
+from finbench.files import write_atomic
+from finbench.tasks import GENERAL_TASKS, group_configs, task_paths, write_group_configs  # noqa: F401
 
 PTH_NAME = "finbench_lmeval.pth"
 PTH_LINE = "import finbench.lmeval_hook as _fb; _fb.install()\n"
 _TARGET = "lm_eval.tasks.manager"
-
-# lm-eval built-in tasks reused for the general-ability regression check.
-GENERAL_TASKS = [
-    "mmlu_high_school_us_history",
-    "mmlu_high_school_biology",
-    "mmlu_college_computer_science",
-    "mmlu_philosophy",
-    "mmlu_high_school_mathematics",
-    "gsm8k",
-    "ifeval",
-]
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("FINBENCH_CACHE") or Path.home() / ".cache" / "finbench"
-    return Path(base) / "lm_eval_groups"
-
-
-def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
-    """Group configs derived from the task folders: finbench, finbench_<kind>, finbench_mc."""
-    from finbench.tasks import discover
-
-    infos = discover(tasks_dir).values()
-    generative = [t for t in infos if t.is_default_variant]
-    groups: dict[str, dict] = {}
-
-    def group(name: str, members: list[str], filters: list[str]) -> None:
-        groups[name] = {
-            "group": name,
-            "task": sorted(members),
-            "aggregate_metric_list": [
-                {"metric": "score", "aggregation": "mean", "weight_by_size": False, "filter_list": filters}
-            ],
-            "metadata": {"version": 1.0},
-        }
-
-    group("finbench", [t.name for t in generative], ["tolerant", "strict"])
-    for kind in sorted({t.kind for t in generative}):
-        group(f"finbench_{kind}", [t.name for t in generative if t.kind == kind], ["tolerant", "strict"])
-    mc = [t.name for t in infos if t.output_type == "multiple_choice"]
-    if mc:
-        group("finbench_mc", mc, ["none"])
-    # Built-in tasks with different metrics: listed together, no pooled aggregate.
-    groups["finbench_general"] = {
-        "group": "finbench_general",
-        "task": GENERAL_TASKS,
-        "metadata": {"version": 1.0},
-    }
-    return groups
-
-
-def write_group_configs(tasks_dir: Path | None = None) -> Path:
-    """Write the group YAMLs to a folder named by their content hash (atomic; reused if present)."""
-    import yaml
-
-    texts = {name: yaml.safe_dump(cfg, sort_keys=True) for name, cfg in group_configs(tasks_dir).items()}
-    digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()[:16]
-    final = _cache_root() / digest
-    if final.is_dir():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
-    for name, text in texts.items():
-        (tmp / f"{name}.yaml").write_text(text)
-    try:
-        os.replace(tmp, final)
-    except OSError:  # another process won the race: same content, keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def task_paths() -> list[str]:
-    """Folders lm-eval should scan: the task folders and the generated groups."""
-    from finbench.tasks import TASKS_DIR
-
-    return [str(TASKS_DIR), str(write_group_configs())]
-
 
 # Entry-point target for lm-eval versions with plugin discovery (upstream PR #4015).
 TASK_PATHS = task_paths
@@ -169,9 +92,7 @@ def write_pth(site_packages: str | None = None) -> Path:
     """Install the start-up line into this environment's site-packages (idempotent)."""
     target = Path(site_packages or sysconfig.get_paths()["purelib"]) / PTH_NAME
     if not target.exists() or target.read_text() != PTH_LINE:
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(PTH_LINE)
-        os.replace(tmp, target)
+        write_atomic(target, PTH_LINE)
     return target
 
 

@@ -250,6 +250,11 @@ class Recipe:
         return self.data["method"]
 
     @property
+    def base_model(self) -> str:
+        """The `base_model` as written: a hub id, a local folder or builtin:NAME (resolve_base_model)."""
+        return str(self.data["base_model"])
+
+    @property
     def hardware(self) -> dict[str, Any]:
         return hardware_settings(self.data)
 

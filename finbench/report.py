@@ -28,11 +28,8 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +39,7 @@ import numpy as np
 from finbench import api_models as AM
 from finbench import stats as S
 from finbench import sweep as SW
+from finbench.files import write_atomic
 
 # Published scores (0-1 scale), with where they come from and how they were obtained.
 # BloombergGPT: Wu et al. 2023, "BloombergGPT: A Large Language Model for Finance",
@@ -66,25 +64,13 @@ class ReportError(ValueError):
     pass
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
-            write(fh)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    _write_atomic(path, lambda fh: fh.write(buf.getvalue()))
+    write_atomic(path, buf.getvalue(), newline="")
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,8 +231,8 @@ def _fmt_ci(c: dict[str, Any]) -> str:
 def _savefig(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    _write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight",
-                                              metadata={"Software": None}), binary=True)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight",
+                                             metadata={"Software": None}), binary=True)
     plt.close(fig)
 
 
@@ -298,6 +284,63 @@ def bars_png(path: Path, title: str, labels: list[str], vals: list[float], lows:
 # The report
 
 
+CI_FIELDS = ["recipe", "mixture", "split", "task", "filter", "metric", "mean", "seed_sd", "n_seeds",
+             "low", "high", "n_items"]
+CMP_FIELDS = ["delta", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "n_items"]
+CSV_FIELDS = {  # file -> columns; every section's rows go to one of these
+    "per_task.csv": CI_FIELDS,
+    "cocktail_effect.csv": ["recipe", "task", "mixture", "baseline", "selected_on_dev", *CMP_FIELDS],
+    "pair_transfer.csv": ["recipe", "target", "task", "partner", "pair_mixture", "single_mixture", "delta"],
+    "general_regression.csv": ["recipe", "mixture", "task", *CMP_FIELDS],
+    "references.csv": ["task", "model", "value", "metric", "setting", "source"],
+}
+NO_CI = {"mean": math.nan, "low": math.nan, "high": math.nan}
+
+
+@dataclass
+class Part:
+    """One section of the report: its Markdown lines, its CSV rows (by file) and its figures."""
+
+    md: list[str] = field(default_factory=list)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+    def __iadd__(self, other: Part) -> Part:
+        self.md += other.md
+        for name, rows in other.rows.items():
+            self.rows.setdefault(name, []).extend(rows)
+        self.figures += other.figures
+        return self
+
+
+@dataclass
+class Plan:
+    """What every section reads: the store, the settings, and what is in it."""
+
+    data: Data
+    ctx: Ctx
+    out: Path
+    tasks: list[str]
+    general: list[str]
+    apis: list[str]  # API models: rows, not recipes
+    recipes: list[str]
+    mix_order: list[str]
+    splits: set[str]
+    api_table: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    api_rows: list[dict[str, Any]] = field(default_factory=list)
+    best_test: dict[str, float] = field(default_factory=dict)  # best test mean of a target task
+
+
+@dataclass
+class RecipeView:
+    """One recipe's cells: (mixture, "split:task") -> seed mean and CI, and the dev selection."""
+
+    recipe: str
+    cells: dict[str, list[str]]  # mixture -> run keys
+    table: dict[tuple[str, str], dict[str, Any]]
+    selected: dict[str, str]  # target task -> mixture selected on dev
+
+
 def build_report(store_path: Path | str, out_dir: Path | str, *, metric: str = "score",
                  filt: str = "tolerant", resamples: int = 1000, seed: int = 0) -> Path:
     data = Data.load(Path(store_path))
@@ -307,53 +350,64 @@ def build_report(store_path: Path | str, out_dir: Path | str, *, metric: str = "
         data.store.close()
 
 
-def _api_rows(data: Data, ctx: Ctx, apis: list[str], tasks: list[str], splits: set[str],
-              per_task_rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """API models' scores with CIs, keyed (name, "split:task"), on the same resamples as mixtures."""
-    table: dict[tuple[str, str], dict[str, Any]] = {}
-    for name in apis:
-        ctx.recipe = name  # items are read per recipe column: here the API model's own run
-        keys = data.cells[(name, AM.MIXTURE)]
-        for task in tasks:
-            for split in ("dev", "test"):
-                for f in dict.fromkeys([ctx.filter, "strict", "tolerant"]):
-                    vals = data.seed_values(keys, split, task, ctx.metric, f)
-                    if split not in splits or not vals:
-                        continue
-                    c = ctx.ci(keys, split, task, f) if split == "test" else {
-                        "mean": S.seed_summary(vals)[0], "seed_sd": S.seed_summary(vals)[1],
-                        "n_seeds": len(vals), "low": math.nan, "high": math.nan, "n_items": 0}
-                    per_task_rows.append({"recipe": name, "mixture": AM.MIXTURE, "split": split, "task": task,
-                                          "filter": f, "metric": ctx.metric, **c})
-                    if f == ctx.filter:
-                        table[(name, f"{split}:{task}")] = c
-    return table
+def _ci_table(plan: Plan, name: str, mixture: str, keys: list[str], row: str
+              ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """The per-task CI rows of one cell (recipe or API model x mixture) and its table entries,
+    keyed (`row`, "split:task").
+
+    Test scores get a bootstrap CI over items; dev scores only a seed mean (dev selects, it is
+    not reported). Every filter is a CSV row; the headline filter also fills the table.
+    """
+    ctx, data = plan.ctx, plan.data
+    ctx.recipe = name  # items are read per recipe column
+    rows, table = [], {}
+    for task in plan.tasks + plan.general:
+        for split in ("dev", "test"):
+            if split not in plan.splits:
+                continue
+            for f in dict.fromkeys([ctx.filter, "strict", "tolerant"]):
+                vals = data.seed_values(keys, split, task, ctx.metric, f)
+                if not vals:
+                    continue
+                mean, sd = S.seed_summary(vals)
+                c = ctx.ci(keys, split, task, f) if split == "test" else {
+                    "mean": mean, "seed_sd": sd, "n_seeds": len(vals), "low": math.nan, "high": math.nan,
+                    "n_items": 0}
+                rows.append({"recipe": name, "mixture": mixture, "split": split, "task": task,
+                             "filter": f, "metric": ctx.metric, **c})
+                if f == ctx.filter:
+                    table[(row, f"{split}:{task}")] = c
+    return rows, table
 
 
-def _api_table_lines(table: dict[tuple[str, str], dict[str, Any]], apis: list[str], cols: list[str]) -> list[str]:
-    """Rows for the per-task table: never marked best or selected (not candidates of the sweep)."""
-    lines = []
-    for name in apis:
-        cells = [_fmt_ci(table[(name, f"test:{t}")]) if (name, f"test:{t}") in table else "" for t in cols]
-        lines.append(f"| {AM.label(name)} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _build(data: Data, out: Path, ctx: Ctx) -> Path:
+def _plan(data: Data, ctx: Ctx, out: Path) -> Plan:
     cfg = data.config
     ev = cfg.get("eval", {})
-    splits_present = {k[1] for k in data.scores}
-    tasks = list(ev.get("tasks") or sorted({k[2] for k in data.scores}))
-    general = list(ev.get("general") or [])
-    apis = sorted({r for r, m in data.cells if m == AM.MIXTURE})  # API models: rows, not recipes
+    apis = sorted({r for r, m in data.cells if m == AM.MIXTURE})
     recipes = sorted({r for r, _ in data.cells} - set(apis))
-    mix_order = [m for m in [SW.BASE, *cfg.get("mixtures", [])]] + sorted({m for _, m in data.cells})
-    mix_order = list(dict.fromkeys(m for m in mix_order if any((r, m) in data.cells for r in recipes)))
+    mix_order = [SW.BASE, *cfg.get("mixtures", [])] + sorted({m for _, m in data.cells})
+    plan = Plan(
+        data=data, ctx=ctx, out=out,
+        tasks=list(ev.get("tasks") or sorted({k[2] for k in data.scores})),
+        general=list(ev.get("general") or []),
+        apis=apis, recipes=recipes,
+        mix_order=list(dict.fromkeys(m for m in mix_order if any((r, m) in data.cells for r in recipes))),
+        splits={k[1] for k in data.scores},
+    )
+    for name in apis:  # scored on the same resamples as the mixtures
+        rows, table = _ci_table(plan, name, AM.MIXTURE, data.cells[(name, AM.MIXTURE)], name)
+        plan.api_rows += rows
+        plan.api_table.update(table)
+    return plan
+
+
+def _header(plan: Plan) -> Part:
+    cfg, ctx = plan.data.config, plan.ctx
     md: list[str] = [f"# Sweep report: {cfg.get('name', '?')}", ""]
     if cfg.get("description"):
         md += [cfg["description"], ""]
     md += [
-        f"- runs finished: {len(data.runs)}; recipes: {', '.join(recipes)}; seeds: {cfg.get('seeds')}",
+        f"- runs finished: {len(plan.data.runs)}; recipes: {', '.join(plan.recipes)}; seeds: {cfg.get('seeds')}",
         f"- metric: `{ctx.metric}` with the `{ctx.filter}` parser (strict parser: format-penalty table);"
         f" 95% percentile bootstrap CIs over test items ({ctx.resamples} resamples), seeds averaged"
         " inside each resample",
@@ -362,226 +416,256 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
         " (information only, not a selection)",
         "",
     ]
-    if apis:
-        md[-1:] = [f"- API models ({', '.join(apis)}): scored once through their API"
+    if plan.apis:
+        md[-1:] = [f"- API models ({', '.join(plan.apis)}): scored once through their API"
                    " (greedy, same prompts, splits and parsers), listed under each table for comparison;"
                    " never marked best or selected", ""]
-    if "dev" not in splits_present:
+    if "dev" not in plan.splits:
         md += ["> No dev scores in the store: no mixture is selected (test is never used to select).", ""]
+    return Part(md=md, rows={"per_task.csv": plan.api_rows})
 
-    per_task_rows: list[dict[str, Any]] = []
-    effect_rows: list[dict[str, Any]] = []
-    pair_rows: list[dict[str, Any]] = []
-    regress_rows: list[dict[str, Any]] = []
-    best_test: dict[str, float] = {}
-    api_table = _api_rows(data, ctx, apis, tasks + general, splits_present, per_task_rows)
 
-    for recipe in recipes:
-        ctx.recipe = recipe
-        cells = {m: data.cells[(recipe, m)] for m in mix_order if (recipe, m) in data.cells}
-        # per-task table
-        table: dict[tuple[str, str], dict[str, Any]] = {}
-        for m, keys in cells.items():
-            for task in tasks + general:
-                for split in ("dev", "test"):
-                    if split not in splits_present:
-                        continue
-                    for f in dict.fromkeys([ctx.filter, "strict", "tolerant"]):
-                        vals = data.seed_values(keys, split, task, ctx.metric, f)
-                        if not vals:
-                            continue
-                        c = ctx.ci(keys, split, task, f) if split == "test" else {
-                            "mean": S.seed_summary(vals)[0], "seed_sd": S.seed_summary(vals)[1],
-                            "n_seeds": len(vals), "low": math.nan, "high": math.nan, "n_items": 0}
-                        per_task_rows.append({"recipe": recipe, "mixture": m, "split": split, "task": task,
-                                              "filter": f, "metric": ctx.metric, **c})
-                        if f == ctx.filter:
-                            table[(m, f"{split}:{task}")] = c
-        selected: dict[str, str] = {}
-        for task in tasks:
-            dev = {m: table[(m, f"dev:{task}")]["mean"] for m in cells if m != SW.BASE and (m, f"dev:{task}") in table}
-            dev = {m: v for m, v in dev.items() if not math.isnan(v)}
-            if dev:
-                selected[task] = max(dev, key=lambda m: (dev[m], m))
-        cols = [t for t in tasks + general if any((m, f"test:{t}") in table for m in cells)]
-        best = {}
+def _api_table_lines(plan: Plan, cols: list[str]) -> list[str]:
+    """Rows for the per-task table: never marked best or selected (not candidates of the sweep)."""
+    lines = []
+    for name in plan.apis:
+        cells = [_fmt_ci(plan.api_table[(name, f"test:{t}")]) if (name, f"test:{t}") in plan.api_table else ""
+                 for t in cols]
+        lines.append(f"| {AM.label(name)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _recipe_view(plan: Plan, recipe: str) -> tuple[RecipeView, list[dict[str, Any]]]:
+    """One recipe's table (and its per-task CSV rows), and the mixture dev selects per task."""
+    cells = {m: plan.data.cells[(recipe, m)] for m in plan.mix_order if (recipe, m) in plan.data.cells}
+    rows: list[dict[str, Any]] = []
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for m, keys in cells.items():
+        r, t = _ci_table(plan, recipe, m, keys, m)
+        rows += r
+        table.update(t)
+    selected: dict[str, str] = {}
+    for task in plan.tasks:
+        dev = {m: table[(m, f"dev:{task}")]["mean"] for m in cells if m != SW.BASE and (m, f"dev:{task}") in table}
+        dev = {m: v for m, v in dev.items() if not math.isnan(v)}
+        if dev:
+            selected[task] = max(dev, key=lambda m: (dev[m], m))
+    return RecipeView(recipe, cells, table, selected), rows
+
+
+def _test_table(plan: Plan, view: RecipeView) -> Part:
+    cells, table = view.cells, view.table
+    cols = [t for t in plan.tasks + plan.general if any((m, f"test:{t}") in table for m in cells)]
+    best = {}
+    for t in cols:
+        means = {m: table[(m, f"test:{t}")]["mean"] for m in cells if (m, f"test:{t}") in table}
+        best[t] = max(means.values())
+        cand = [v for m, v in means.items() if m != SW.BASE]
+        if t in plan.tasks and cand:
+            plan.best_test[t] = max(plan.best_test.get(t, -math.inf), max(cand))
+    md = [f"## {view.recipe}: test scores (rows: mixtures; columns: tasks)", "",
+          "| mixture | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m in cells:
+        cells_txt = []
         for t in cols:
-            means = {m: table[(m, f"test:{t}")]["mean"] for m in cells if (m, f"test:{t}") in table}
-            best[t] = max(means.values())
-            if t in tasks:
-                cand = [v for m, v in means.items() if m != SW.BASE]
-                if cand:
-                    best_test[t] = max(best_test.get(t, -math.inf), max(cand))
-        md += [f"## {recipe}: test scores (rows: mixtures; columns: tasks)", ""]
-        md += ["| mixture | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        for m in cells:
-            cells_txt = []
-            for t in cols:
-                c = table.get((m, f"test:{t}"))
-                if c is None:
-                    cells_txt.append("")
-                    continue
-                s = _fmt_ci(c)
-                if c["mean"] == best[t]:
-                    s = f"**{s}**"
-                if selected.get(t) == m:
-                    s += " †"
-                cells_txt.append(s)
-            md.append(f"| {m} | " + " | ".join(cells_txt) + " |")
-        md += _api_table_lines(api_table, apis, cols)
-        md.append("")
+            c = table.get((m, f"test:{t}"))
+            s = "" if c is None else f"**{_fmt_ci(c)}**" if c["mean"] == best[t] else _fmt_ci(c)
+            cells_txt.append(s + (" †" if c is not None and view.selected.get(t) == m else ""))
+        md.append(f"| {m} | " + " | ".join(cells_txt) + " |")
+    return Part(md=[*md, *_api_table_lines(plan, cols), ""])
 
-        # cocktail effect: every mixture vs the single-task mixture of each target task
-        eff_md = []
-        labels, vals, lows, highs = [], [], [], []
-        for task in tasks:
-            single = single_task_mixture(data, recipe, task)
-            if single is None:
+
+def _effect_rows(plan: Plan, view: RecipeView, task: str, single: str) -> tuple[list[dict[str, Any]], list[str],
+                                                                              list[tuple[float, float, float]]]:
+    """Cocktails that contain `task`, each vs its single-task mixture (CSV rows), and the Markdown
+    line and bar of the dev-selected one (or of the single task itself when dev selected it)."""
+    rows, md, bars = [], [], []
+    selected = view.selected.get(task)
+    if selected == single:  # no cocktail beat the single task on dev
+        c1 = view.table.get((single, f"test:{task}"), NO_CI)
+        md.append(f"| {task} | {single} {_fmt_ci(c1)} | {single} (the single task itself) | +0.000 | – | – |")
+        bars.append((0.0, math.nan, math.nan))
+    for m, keys in view.cells.items():
+        # cocktails that contain the target; and the dev-selected mixture even when it does not
+        # (transfer from other tasks won on dev): its row must not go missing
+        if m == single or m == SW.BASE or (
+            task not in _task_of(plan.data.runs[keys[0]]["components"]) and selected != m
+        ):
+            continue
+        c = plan.ctx.compare(keys, view.cells[single], task)
+        if c is None:
+            continue
+        rows.append({"recipe": view.recipe, "task": task, "mixture": m, "baseline": single,
+                     "selected_on_dev": selected == m, **c})
+        if selected == m:
+            base_c, sel_c = view.table.get((single, f"test:{task}"), NO_CI), view.table.get((m, f"test:{task}"), NO_CI)
+            md.append(f"| {task} | {single} {_fmt_ci(base_c)} | {m} {_fmt_ci(sel_c)} | "
+                      f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}] | "
+                      f"{_fmt(c['p_bootstrap'])} | {_fmt(c['p_permutation'])} |")
+            bars.append((c["delta"], c["delta_low"], c["delta_high"]))
+    return rows, md, bars
+
+
+def _cocktail_effect(plan: Plan, view: RecipeView) -> Part:
+    """Every mixture vs the single-task mixture of each target task (paired, test)."""
+    part = Part(rows={"cocktail_effect.csv": []})
+    eff_md: list[str] = []
+    labels: list[str] = []
+    bars: list[tuple[float, float, float]] = []
+    for task in plan.tasks:
+        single = single_task_mixture(plan.data, view.recipe, task)
+        if single is None:
+            continue
+        rows, md, b = _effect_rows(plan, view, task, single)
+        part.rows["cocktail_effect.csv"] += rows
+        eff_md += md
+        labels += [task] * len(b)
+        bars += b
+    part.md = [f"### {view.recipe}: cocktail effect (dev-selected mixture vs single-task, test, paired)", ""]
+    if not eff_md:
+        part.md += ["No target task has both a single-task mixture and a dev-selected cocktail.", ""]
+        return part
+    png = plan.out / f"cocktail_effect_{view.recipe}.png"
+    bars_png(png, f"{view.recipe}: dev-selected mixture minus single-task (test, {plan.ctx.metric})",
+             labels, [b[0] for b in bars], [b[1] for b in bars], [b[2] for b in bars], f"delta {plan.ctx.metric}")
+    part.figures.append(png)
+    part.md += ["| target task | single-task (test) | selected on dev (test) | delta [95% CI] | p (bootstrap) | "
+                "p (permutation) |", "|---|---|---|---|---|---|", *eff_md, "", f"![cocktail effect]({png.name})", ""]
+    return part
+
+
+def _pair_transfer(plan: Plan, view: RecipeView) -> Part:
+    """Score on task A of the pair {A, B} minus the single {A} (test), as a heatmap."""
+    runs, cells, table = plan.data.runs, view.cells, view.table
+    ingredients: list[str] = []
+    comp_task: dict[str, str | None] = {}
+    for m, keys in cells.items():
+        comps = runs[keys[0]]["components"]
+        if m != SW.BASE and len(comps) <= 2:
+            ingredients += [c for c in comps if c not in ingredients]
+        comp_task.update(comps)
+    by_set = {frozenset(runs[k[0]]["components"]): m for m, k in cells.items() if m != SW.BASE}
+    M = np.full((len(ingredients), len(ingredients)), np.nan)
+    rows = []
+    for i, a in enumerate(ingredients):
+        ta, single = comp_task.get(a), by_set.get(frozenset([a]))
+        if ta not in plan.tasks or single is None or (single, f"test:{ta}") not in table:
+            continue
+        for j, b in enumerate(ingredients):
+            pair = by_set.get(frozenset([a, b]))
+            if i == j or pair is None or (pair, f"test:{ta}") not in table:
                 continue
-            if selected.get(task) == single:  # no cocktail beat the single task on dev
-                c1 = table.get((single, f"test:{task}"), {"mean": math.nan, "low": math.nan, "high": math.nan})
-                eff_md.append(f"| {task} | {single} {_fmt_ci(c1)} | {single} (the single task itself) | "
-                              "+0.000 | – | – |")
-                labels.append(task)
-                vals.append(0.0)
-                lows.append(math.nan)
-                highs.append(math.nan)
-            for m, keys in cells.items():
-                # cocktails that contain the target; and the dev-selected mixture even when it
-                # does not (transfer from other tasks won on dev): its row must not go missing
-                if m == single or m == SW.BASE or (
-                    task not in _task_of(data.runs[keys[0]]["components"]) and selected.get(task) != m
-                ):
-                    continue
-                c = ctx.compare(keys, cells[single], task)
-                if c is None:
-                    continue
-                row = {"recipe": recipe, "task": task, "mixture": m, "baseline": single,
-                       "selected_on_dev": selected.get(task) == m, **c}
-                effect_rows.append(row)
-                if selected.get(task) == m:
-                    base_c = table.get((single, f"test:{task}"), {"mean": math.nan, "low": math.nan, "high": math.nan})
-                    sel_c = table.get((m, f"test:{task}"), {"mean": math.nan, "low": math.nan, "high": math.nan})
-                    eff_md.append(
-                        f"| {task} | {single} {_fmt_ci(base_c)} | {m} {_fmt_ci(sel_c)} | "
-                        f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}] | "
-                        f"{_fmt(c['p_bootstrap'])} | {_fmt(c['p_permutation'])} |"
-                    )
-                    labels.append(task)
-                    vals.append(c["delta"])
-                    lows.append(c["delta_low"])
-                    highs.append(c["delta_high"])
-        md += [f"### {recipe}: cocktail effect (dev-selected mixture vs single-task, test, paired)", ""]
-        if eff_md:
-            md += ["| target task | single-task (test) | selected on dev (test) | delta [95% CI] | p (bootstrap) | p (permutation) |",
-                   "|---|---|---|---|---|---|", *eff_md, ""]
-            png = out / f"cocktail_effect_{recipe}.png"
-            bars_png(png, f"{recipe}: dev-selected mixture minus single-task (test, {ctx.metric})",
-                     labels, vals, lows, highs, f"delta {ctx.metric}")
-            md += [f"![cocktail effect]({png.name})", ""]
-        else:
-            md += ["No target task has both a single-task mixture and a dev-selected cocktail.", ""]
+            M[i, j] = table[(pair, f"test:{ta}")]["mean"] - table[(single, f"test:{ta}")]["mean"]
+            rows.append({"recipe": view.recipe, "target": a, "task": ta, "partner": b, "pair_mixture": pair,
+                         "single_mixture": single, "delta": M[i, j]})
+    part = Part(md=[f"### {view.recipe}: pair transfer (score on the row task of the pair minus its single-task "
+                    "run, test)", ""], rows={"pair_transfer.csv": rows})
+    if not np.isfinite(M).any():
+        part.md += ["No pair mixtures with matching single-task runs in this sweep.", ""]
+        return part
+    png = plan.out / f"pair_transfer_{view.recipe}.png"
+    heatmap_png(png, f"{view.recipe}: pair transfer ({plan.ctx.metric}, test)", ingredients, ingredients, M)
+    part.figures.append(png)
+    part.md += [f"![pair transfer]({png.name})", ""]
+    return part
 
-        # pair transfer heatmap
-        ingredients: list[str] = []
-        for m, keys in cells.items():
-            if m != SW.BASE and len(data.runs[keys[0]]["components"]) <= 2:
-                ingredients += [c for c in data.runs[keys[0]]["components"] if c not in ingredients]
-        comp_task: dict[str, str | None] = {}
-        for keys in cells.values():
-            comp_task.update(data.runs[keys[0]]["components"])
-        by_set = {frozenset(data.runs[k[0]]["components"]): m for m, k in cells.items() if m != SW.BASE}
-        M = np.full((len(ingredients), len(ingredients)), np.nan)
-        for i, a in enumerate(ingredients):
-            ta = comp_task.get(a)
-            single = by_set.get(frozenset([a]))
-            if ta not in tasks or single is None or (single, f"test:{ta}") not in table:
+
+def _general_regression(plan: Plan, view: RecipeView) -> Part:
+    """General-ability tasks: each mixture minus the untrained base model (test, paired)."""
+    general, cells = plan.general, view.cells
+    if not general:
+        return Part()
+    if SW.BASE not in cells:
+        return Part(md=["General tasks were scored but the store has no base-model run (set base_eval: true).", ""])
+    part = Part(md=[f"### {view.recipe}: general-task regression (mixture minus base model, test)", "",
+                    "| mixture | " + " | ".join(general) + " |", "|---" * (len(general) + 1) + "|"],
+                rows={"general_regression.csv": []})
+    glabels, gvals = [], []
+    for m, keys in cells.items():
+        if m == SW.BASE:
+            continue
+        row = []
+        for g in general:
+            c = plan.ctx.compare(keys, cells[SW.BASE], g)
+            if c is None:
+                row.append("")
                 continue
-            base_v = table[(single, f"test:{ta}")]["mean"]
-            for j, b in enumerate(ingredients):
-                pair = by_set.get(frozenset([a, b]))
-                if i == j or pair is None or (pair, f"test:{ta}") not in table:
-                    continue
-                M[i, j] = table[(pair, f"test:{ta}")]["mean"] - base_v
-                pair_rows.append({"recipe": recipe, "target": a, "task": ta, "partner": b, "pair_mixture": pair,
-                                  "single_mixture": single, "delta": M[i, j]})
-        md += [f"### {recipe}: pair transfer (score on the row task of the pair minus its single-task run, test)", ""]
-        if np.isfinite(M).any():
-            png = out / f"pair_transfer_{recipe}.png"
-            heatmap_png(png, f"{recipe}: pair transfer ({ctx.metric}, test)", ingredients, ingredients, M)
-            md += [f"![pair transfer]({png.name})", ""]
-        else:
-            md += ["No pair mixtures with matching single-task runs in this sweep.", ""]
+            part.rows["general_regression.csv"].append({"recipe": view.recipe, "mixture": m, "task": g, **c})
+            row.append(f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}]")
+            glabels.append(f"{m}:{g}")
+            gvals.append(c)
+        part.md.append(f"| {m} | " + " | ".join(row) + " |")
+    part.md.append("")
+    if gvals:
+        png = plan.out / f"general_regression_{view.recipe}.png"
+        bars_png(png, f"{view.recipe}: general tasks, mixture minus base", glabels, [c["delta"] for c in gvals],
+                 [c["delta_low"] for c in gvals], [c["delta_high"] for c in gvals], f"delta {plan.ctx.metric}")
+        part.figures.append(png)
+        part.md += [f"![general regression]({png.name})", ""]
+    return part
 
-        # general regression vs the untrained base model
-        if general and SW.BASE in cells:
-            md += [f"### {recipe}: general-task regression (mixture minus base model, test)", "",
-                   "| mixture | " + " | ".join(general) + " |", "|---" * (len(general) + 1) + "|"]
-            glabels, gvals = [], []
-            for m, keys in cells.items():
-                if m == SW.BASE:
-                    continue
-                row = []
-                for g in general:
-                    c = ctx.compare(keys, cells[SW.BASE], g)
-                    if c is None:
-                        row.append("")
-                        continue
-                    regress_rows.append({"recipe": recipe, "mixture": m, "task": g, **c})
-                    row.append(f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}]")
-                    glabels.append(f"{m}:{g}")
-                    gvals.append(c)
-                md.append(f"| {m} | " + " | ".join(row) + " |")
-            md.append("")
-            if gvals:
-                png = out / f"general_regression_{recipe}.png"
-                bars_png(png, f"{recipe}: general tasks, mixture minus base", glabels,
-                         [c["delta"] for c in gvals], [c["delta_low"] for c in gvals],
-                         [c["delta_high"] for c in gvals], f"delta {ctx.metric}")
-                md += [f"![general regression]({png.name})", ""]
-        elif general:
-            md += ["General tasks were scored but the store has no base-model run (set base_eval: true).", ""]
 
-    if apis and not recipes:  # only API runs finished so far
-        cols = [t for t in tasks + general if any((a, f"test:{t}") in api_table for a in apis)]
-        md += ["## API models: test scores (columns: tasks)", "", "| model | " + " | ".join(cols) + " |",
-               "|---" * (len(cols) + 1) + "|", *_api_table_lines(api_table, apis, cols), ""]
+def _recipe_sections(plan: Plan, recipe: str) -> Part:
+    view, rows = _recipe_view(plan, recipe)
+    part = Part(rows={"per_task.csv": rows})
+    for section in (_test_table, _cocktail_effect, _pair_transfer, _general_regression):
+        part += section(plan, view)
+    return part
 
-    # format penalty: tolerant minus strict, seed-mean over every finished run (test)
-    md += ["## Format penalty (test, mean over all runs of a recipe): tolerant vs strict parser", "",
-           "| recipe | task | tolerant | strict | gap |", "|---|---|---|---|---|"]
-    penalty_rows = [(recipe, [k for (r, _), ks in data.cells.items() if r == recipe for k in ks]) for recipe in recipes]
-    penalty_rows += [(AM.label(name), data.cells[(name, AM.MIXTURE)]) for name in apis]
-    for label, keys in penalty_rows:
-        for task in tasks:
-            tol = data.seed_values(keys, "test", task, ctx.metric, "tolerant")
-            st = data.seed_values(keys, "test", task, ctx.metric, "strict")
+
+def _api_only(plan: Plan) -> Part:
+    """Only API runs finished so far: their own table."""
+    if not plan.apis or plan.recipes:
+        return Part()
+    cols = [t for t in plan.tasks + plan.general if any((a, f"test:{t}") in plan.api_table for a in plan.apis)]
+    return Part(md=["## API models: test scores (columns: tasks)", "", "| model | " + " | ".join(cols) + " |",
+                    "|---" * (len(cols) + 1) + "|", *_api_table_lines(plan, cols), ""])
+
+
+def _format_penalty(plan: Plan) -> Part:
+    """Tolerant minus strict parser, seed-mean over every finished run of a recipe (test)."""
+    data, metric = plan.data, plan.ctx.metric
+    md = ["## Format penalty (test, mean over all runs of a recipe): tolerant vs strict parser", "",
+          "| recipe | task | tolerant | strict | gap |", "|---|---|---|---|---|"]
+    labelled = [(r, [k for (name, _), ks in data.cells.items() if name == r for k in ks]) for r in plan.recipes]
+    labelled += [(AM.label(name), data.cells[(name, AM.MIXTURE)]) for name in plan.apis]
+    for label, keys in labelled:
+        for task in plan.tasks:
+            tol = data.seed_values(keys, "test", task, metric, "tolerant")
+            st = data.seed_values(keys, "test", task, metric, "strict")
             if tol and st:
                 a, b = float(np.mean(tol)), float(np.mean(st))
                 md.append(f"| {label} | {task} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
     md += ["", "The gap is what a strict format check would cost each model: an answer that names the right"
            " label inside a sentence (\"The sentiment of this headline is positive.\") counts for the tolerant"
            " parser and as missing for the strict one.", ""]
+    return Part(md=md)
 
-    md += ["## Published reference scores (context, not like-for-like)", "",
-           "| task | model | score | metric | setting | source | best here (test) |", "|---|---|---|---|---|---|---|"]
+
+def _references(plan: Plan) -> Part:
+    md = ["## Published reference scores (context, not like-for-like)", "",
+          "| task | model | score | metric | setting | source | best here (test) |", "|---|---|---|---|---|---|---|"]
     for ref in REFERENCES:
-        here = best_test.get(ref["task"])
+        here = plan.best_test.get(ref["task"])
         md.append(f"| {ref['task']} | {ref['model']} | {ref['value']:.2f} | {ref['metric']} | {ref['setting']} | "
                   f"{ref['source']} | {_fmt(here) if here is not None else 'not scored'} |")
-    md.append("")
+    return Part(md=[*md, ""], rows={"references.csv": list(REFERENCES)})
 
-    ci_fields = ["recipe", "mixture", "split", "task", "filter", "metric", "mean", "seed_sd", "n_seeds",
-                 "low", "high", "n_items"]
-    _csv(out / "per_task.csv", per_task_rows, ci_fields)
-    cmp_fields = ["delta", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "n_items"]
-    _csv(out / "cocktail_effect.csv", effect_rows, ["recipe", "task", "mixture", "baseline", "selected_on_dev", *cmp_fields])
-    _csv(out / "pair_transfer.csv", pair_rows, ["recipe", "target", "task", "partner", "pair_mixture", "single_mixture", "delta"])
-    _csv(out / "general_regression.csv", regress_rows, ["recipe", "mixture", "task", *cmp_fields])
-    _csv(out / "references.csv", REFERENCES, ["task", "model", "value", "metric", "setting", "source"])
-    report = out / "report.md"
-    _write_atomic(report, lambda fh: fh.write("\n".join(md) + "\n"))
-    return report
+
+def _build(data: Data, out: Path, ctx: Ctx) -> Path:
+    """The report as a list of sections, in order (references last: they quote the best scores)."""
+    plan = _plan(data, ctx, out)
+    report = Part()
+    report += _header(plan)
+    for recipe in plan.recipes:
+        report += _recipe_sections(plan, recipe)
+    for section in (_api_only, _format_penalty, _references):
+        report += section(plan)
+    for name, fields in CSV_FIELDS.items():
+        _csv(out / name, report.rows.get(name, []), fields)
+    path = out / "report.md"
+    write_atomic(path, "\n".join(report.md) + "\n", newline="")
+    return path
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

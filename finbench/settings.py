@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository: tasks/, recipes
 DATA_DIR_ENV = "FINBENCH_DATA_DIR"  # upstream raw files, one folder per dataset
 HUB_MIRROR_ENV = "FINBENCH_HUB_MIRROR"  # DIR/<org>/<name>/... laid out as the hub serves them
 RUNS_DIR_ENV = "FINBENCH_RUNS_DIR"
+VERBOSE_ENV = "FINBENCH_VERBOSE"  # 1: library warnings are shown (`finbench -v` sets it)
 
 
 def _path(env: str, default: Path) -> Path:
@@ -56,3 +57,7 @@ def hub_mirror() -> Path | None:
 
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "0").strip().lower() in ("1", "true", "yes", "on")

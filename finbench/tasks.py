@@ -9,15 +9,23 @@ YAML) and training and evaluation prompts are the same by construction.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-TASKS_DIR = Path(os.environ.get("FINBENCH_TASKS_DIR", ROOT / "tasks"))
+import yaml
+
+from finbench import quiet, settings
+from finbench.files import did_you_mean
+
+ROOT = settings.ROOT
+TASKS_DIR = settings.tasks_dir()
 log = logging.getLogger(__name__)
 SPLIT_KEYS = {"train": "training_split", "dev": "validation_split", "test": "test_split"}
 
@@ -88,18 +96,89 @@ def discover(tasks_dir: Path | None = None) -> dict[str, TaskInfo]:
 def get_info(name: str) -> TaskInfo:
     tasks = discover()
     if name not in tasks:
-        import difflib
-
-        close = difflib.get_close_matches(name, tasks, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, tasks, quote=False)
         raise UnknownTaskError(
             f"unknown task {name!r} (looked in {TASKS_DIR}).{hint} Known: {', '.join(sorted(tasks))}"
         )
     return tasks[name]
 
 
+# --------------------------------------------------------------------------------------------
+# lm-eval groups over the task folders (finbench, finbench_<kind>, finbench_mc, finbench_general)
+
+# lm-eval built-in tasks reused for the general-ability regression check.
+GENERAL_TASKS = [
+    "mmlu_high_school_us_history",
+    "mmlu_high_school_biology",
+    "mmlu_college_computer_science",
+    "mmlu_philosophy",
+    "mmlu_high_school_mathematics",
+    "gsm8k",
+    "ifeval",
+]
+
+
+def _cache_root() -> Path:
+    return settings.cache_dir() / "lm_eval_groups"
+
+
+def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
+    """Group configs derived from the task folders: finbench, finbench_<kind>, finbench_mc."""
+    infos = discover(tasks_dir).values()
+    generative = [t for t in infos if t.is_default_variant]
+    groups: dict[str, dict] = {}
+
+    def group(name: str, members: list[str], filters: list[str]) -> None:
+        groups[name] = {
+            "group": name,
+            "task": sorted(members),
+            "aggregate_metric_list": [
+                {"metric": "score", "aggregation": "mean", "weight_by_size": False, "filter_list": filters}
+            ],
+            "metadata": {"version": 1.0},
+        }
+
+    group("finbench", [t.name for t in generative], ["tolerant", "strict"])
+    for kind in sorted({t.kind for t in generative}):
+        group(f"finbench_{kind}", [t.name for t in generative if t.kind == kind], ["tolerant", "strict"])
+    mc = [t.name for t in infos if t.output_type == "multiple_choice"]
+    if mc:
+        group("finbench_mc", mc, ["none"])
+    # Built-in tasks with different metrics: listed together, no pooled aggregate.
+    groups["finbench_general"] = {
+        "group": "finbench_general",
+        "task": GENERAL_TASKS,
+        "metadata": {"version": 1.0},
+    }
+    return groups
+
+
+def write_group_configs(tasks_dir: Path | None = None) -> Path:
+    """Write the group YAMLs to a folder named by their content hash (atomic; reused if present)."""
+    texts = {name: yaml.safe_dump(cfg, sort_keys=True) for name, cfg in group_configs(tasks_dir).items()}
+    digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()[:16]
+    final = _cache_root() / digest
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    for name, text in texts.items():
+        (tmp / f"{name}.yaml").write_text(text)
+    try:
+        os.replace(tmp, final)
+    except OSError:  # another process won the race: same content, keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def task_paths() -> list[str]:
+    """Folders lm-eval should scan: the task folders and the generated groups."""
+    return [str(TASKS_DIR), str(write_group_configs())]
+
+
 @functools.lru_cache(maxsize=1)
 def task_manager():
+    quiet.install()  # lm-eval warns on every task load; `finbench -v` shows it
     from lm_eval.tasks import TaskManager
 
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
@@ -108,9 +187,8 @@ def task_manager():
 def task_manager_for(names: list[str]):
     """A TaskManager that can load `names`: ours alone when they are all ours (indexing lm-eval's
     thousands of built-in tasks costs tens of seconds), else ours plus the built-ins."""
+    quiet.install()
     from lm_eval.tasks import TaskManager
-
-    from finbench.lmeval_hook import task_paths
 
     paths = task_paths()
     ours = TaskManager(include_path=paths, include_defaults=False)

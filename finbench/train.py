@@ -276,7 +276,7 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
-    base_model = R.resolve_base_model(recipe.data["base_model"])
+    base_model = R.resolve_base_model(recipe.base_model)
     mixture = build_mixture(recipe, spec)
     run_dir = run_dir_for(recipe)
     cfg = R.compile_config(
@@ -300,9 +300,7 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
 # --------------------------------------------------------------------------------------------
 
 
-_write_atomic = write_atomic  # evaluate and sweep still call it by this name
-
-
+_write_atomic = write_atomic  # older callers use this name
 def read_done(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / DONE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

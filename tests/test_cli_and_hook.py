@@ -110,3 +110,45 @@ def test_stock_lm_eval_cli_runs_finbench_from_another_directory(fixture_data, ti
     results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
     assert {"finbench_sentiment", "fpb", "fiqa_sa", "tfns"} <= set(results)
     assert "score,tolerant" in results["finbench_sentiment"]
+
+
+def _finbench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run([sys.executable, "-m", "finbench.cli", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_cli_is_quiet_by_default_and_verbose_with_v(fixture_data):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("FINBENCH_VERBOSE", None)
+    listed = _finbench("tasks", env=env)
+    assert listed.returncode == 0 and "fpb" in listed.stdout
+    assert not [line for line in (listed.stdout + listed.stderr).splitlines() if "warning" in line.lower()]
+    # loading every task (--sizes): lm-eval's per-task `--metadata` hint and torchao's library
+    # load failures are filtered; `-v` shows them again
+    noise = ("Custom kwargs can be passed to `--metadata`", "For example --metadata=", "Failed to load ")
+    sized = _finbench("tasks", "--sizes", env=env)
+    assert sized.returncode == 0 and "32/4/12" in sized.stdout
+    assert not [line for line in sized.stderr.splitlines() if any(n in line for n in noise)]
+    loud = _finbench("-v", "tasks", "--sizes", env=env)
+    assert loud.returncode == 0 and loud.stderr.count("Custom kwargs can be passed to `--metadata`") >= 10
+
+
+def test_library_noise_filters_drop_only_the_listed_messages(monkeypatch, caplog):
+    import logging
+
+    from finbench import quiet
+
+    quiet.install()
+    quiet.install()  # idempotent
+    assert sum(isinstance(f, quiet._DropNoise) for f in logging.getLogger("torchao").filters) == 1
+    monkeypatch.delenv("FINBENCH_VERBOSE", raising=False)
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("torchao").warning("Failed to load /x/_C_mxfp8.so: no CUDA")
+        logging.getLogger("torchao").warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
+    caplog.clear()
+    monkeypatch.setenv("FINBENCH_VERBOSE", "1")
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("torchao").warning("Failed to load /x/_C_mxfp8.so: no CUDA")
+    assert len(caplog.records) == 1

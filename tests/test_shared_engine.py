@@ -70,18 +70,18 @@ def test_grouping_rules(sweep_env) -> None:
 def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env) -> None:
     path = _sweep(sweep_env)
     calls: list[list[str]] = []
-    real_group_job = SW.lora_group_job
+    real_group_job = SW.engine.lora_group_job
 
     def counting_group_job(spec_dict):
-        calls.append([d["key"] for d in spec_dict["eval"][SW.GROUP]])
+        calls.append([d["key"] for d in spec_dict[SW.GROUP]])
         return real_group_job(spec_dict)
 
-    SW.lora_group_job = counting_group_job
+    SW.engine.lora_group_job = counting_group_job
     try:
         logs: list[str] = []
         counts = SW.run_sweep(str(path), "local", log=logs.append)
     finally:
-        SW.lora_group_job = real_group_job
+        SW.engine.lora_group_job = real_group_job
     assert counts == {"done": 2, "failed": 0, "skipped": 0}
     sw = SW.load_sweep(str(path))
     assert calls == [[r.key for r in sw.runs]]  # both runs scored by ONE group job
@@ -103,3 +103,13 @@ def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env) -> None:
         db.close()
     # finished runs are skipped; nothing is trained or scored again
     assert SW.run_sweep(str(path), "local", log=lambda _: None) == {"done": 0, "failed": 0, "skipped": 2}
+
+
+def test_group_specs_spooled_by_older_versions_still_load(sweep_env) -> None:
+    """A Slurm array queued before the group became a RunSpec field kept it in eval["_lora_group"]."""
+    sw = SW.load_sweep(str(_sweep(sweep_env)))
+    head = SW.group_spec(sw.runs)
+    old = head.to_dict()
+    old["eval"] = {**old["eval"], "_lora_group": old.pop(SW.GROUP)}
+    assert SW.RunSpec.from_dict(old) == head and head.members == sw.runs
+    assert SW.GROUP not in sw.runs[0].to_dict()  # a plain run's dict (its spool name) is unchanged

@@ -326,3 +326,43 @@ def test_failed_run_is_recorded_and_retried(tmp_path) -> None:
         assert len(failed) == 1 and "out of memory" in failed[0]["error"]
     assert SW.run_sweep(sw, "local", job=flaky, log=lambda _: None) == {"done": 1, "failed": 0, "skipped": 3}
     assert calls[-1] == calls[1]  # only the failed run ran again
+
+
+def test_a_new_executor_is_one_class_and_one_registry_line(tmp_path, monkeypatch) -> None:
+    """An executor with its own sweep-file block, registered at run time like a new module would be."""
+    from finbench import cli
+    from finbench.sweep.executors import REGISTRY
+    from finbench.sweep.executors.base import Executor, new_counts, pending
+
+    class NewestFirst(Executor):
+        name = "newest_first"
+        config_key = "newest_first"
+        ran: list[str] = []
+
+        def parse_config(self, where, cfg):
+            if cfg is not None and not isinstance(cfg, dict):
+                raise SW.SweepError(f"{where}: newest_first: expected a mapping, got {cfg!r}")
+            return dict(cfg or {})
+
+        def execute(self, sweep, store, job, *, address=None, log=print):
+            todo = pending(sweep, store)
+            counts = new_counts(sweep, todo)
+            for spec in reversed(todo[: self.options(sweep).get("max_runs", len(todo))]):
+                store.mark_running(spec)
+                store.record(spec, job(spec.to_dict()))
+                self.ran.append(spec.key)
+                counts["done"] += 1
+            return counts
+
+    monkeypatch.setitem(REGISTRY, "newest_first", NewestFirst())
+    with pytest.raises(SW.SweepError, match="newest_first: expected a mapping"):
+        SW.load_sweep(str(_write_sweep(tmp_path, "bad", newest_first=[1])))
+    sw = SW.load_sweep(str(_write_sweep(tmp_path, newest_first={"max_runs": 3})))
+    assert sw.executor_options["newest_first"] == {"max_runs": 3}
+    assert SW.run_sweep(sw, "newest_first", job=_fake_job, log=lambda _: None) == {
+        "done": 3, "failed": 0, "skipped": 0}
+    assert NewestFirst.ran == [r.key for r in sw.runs[:3]][::-1]
+    with SW.Store(sw.store) as st:
+        assert sorted(st.status().values()) == ["done", "done", "done", "pending"]
+    args = cli.build_parser().parse_args(["sweep", "run", "t", "--executor", "newest_first"])
+    assert args.executor == "newest_first"

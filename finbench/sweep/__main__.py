@@ -1,0 +1,7 @@
+"""`python -m finbench.sweep plan|run SWEEP`."""
+
+import sys
+
+from finbench.sweep.cli import main
+
+sys.exit(main())

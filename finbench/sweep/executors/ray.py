@@ -1,0 +1,128 @@
+"""`--executor ray`: the pending runs as Ray tasks; only the driver writes to the store.
+
+`ray.init()` starts a local cluster, or connects to `--address`/RAY_ADDRESS/the sweep's
+`ray: {address}`. On a real cluster, submit the driver itself with Ray Jobs:
+
+    ray job submit --address http://HEAD:8265 --working-dir . -- finbench sweep run SWEEP --executor ray
+
+The sweep's `ray:` block sets each run's resources: `{num_cpus: 1, num_gpus: 0, address: ...}`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from finbench.sweep.executors.base import Counts, Executor, Job, Log, RunStore, new_counts, pending
+from finbench.sweep.model import Sweep, SweepError, err
+
+RAY_KEYS = {"num_cpus", "num_gpus", "address"}
+# the driver's environment a run needs on a worker
+ENV_NAMES = ("FINBENCH_DATA_DIR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE", "FINBENCH_MIXTURES_DIR",
+             "FINBENCH_TASKS_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
+             "TOKENIZERS_PARALLELISM", "AXOLOTL_DO_NOT_TRACK", "PYTHONPATH")
+
+
+def parse_config(where: str, cfg: Any) -> dict[str, Any]:
+    cfg = cfg or {}
+    if not isinstance(cfg, dict) or set(cfg) - RAY_KEYS:
+        raise err(where, "ray", f"expected a mapping with keys from {sorted(RAY_KEYS)}, got {cfg!r}")
+    for k in ("num_cpus", "num_gpus"):
+        v = cfg.get(k, 1 if k == "num_cpus" else 0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise err(where, f"ray.{k}", f"expected a non-negative number, got {v!r}")
+    return dict(cfg)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A TCP connect to a Ray address (host:port, ray://host:port, http://host:port)."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise SweepError(f"ray: address {address!r}: expected HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        raise SweepError(
+            f"ray: cluster at {address!r} is not reachable ({type(error).__name__}: {error}); "
+            "start it (`ray start --head`) or fix --address / RAY_ADDRESS. Nothing was submitted"
+        ) from error
+
+
+def connect_ray(address: str | None, *, runtime_env: dict[str, Any] | None = None) -> Any:
+    """Start a local Ray cluster (address None) or connect to one; a clear error when unreachable."""
+    try:
+        import ray  # optional and heavy: only for this executor
+    except ImportError as error:
+        raise SweepError("executor ray needs the ray package: pip install 'ray[default]'") from error
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        check_reachable(address)  # ray.init retries an unreachable GCS for minutes
+    try:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False,
+                 include_dashboard=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
+        raise SweepError(
+            f"ray: cannot reach the cluster at {address!r} ({type(error).__name__}: {error}); "
+            "start it (`ray start --head`) or fix --address / RAY_ADDRESS"
+        ) from error
+    return ray
+
+
+def runtime_env() -> dict[str, Any]:
+    return {"env_vars": {k: os.environ[k] for k in ENV_NAMES if k in os.environ}}
+
+
+def run_ray(sweep: Sweep, store: RunStore, job: Job, *, address: str | None = None,
+            log: Log = print) -> Counts:
+    todo = pending(sweep, store)
+    counts = new_counts(sweep, todo)
+    if not todo:
+        return counts
+    ray = connect_ray(address or sweep.ray.get("address"), runtime_env=runtime_env())
+    remote = ray.remote(
+        num_cpus=sweep.ray.get("num_cpus", 1), num_gpus=sweep.ray.get("num_gpus", 0), max_retries=0
+    )(job)
+    inflight: dict[Any, Any] = {}
+    for spec in todo:
+        store.mark_running(spec)
+        inflight[remote.remote(spec.to_dict())] = spec
+    log(f"ray: submitted {len(inflight)} run(s) to {ray.get_runtime_context().gcs_address}")
+    while inflight:
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        for ref in ready:
+            spec = inflight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as error:
+                store.mark_failed(spec, f"{type(error).__name__}: {error}")
+                log(f"  failed {spec.key} {spec.label}: {type(error).__name__}: {str(error)[:300]}")
+                counts["failed"] += 1
+                continue
+            store.record(spec, result)  # the driver is the only writer
+            counts["done"] += 1
+            log(f"  done {spec.key} {spec.label} ({result.get('seconds')} s)")
+    return counts
+
+
+class RayExecutor(Executor):
+    name = "ray"
+    config_key = "ray"
+
+    def parse_config(self, where: str, cfg: Any) -> dict[str, Any]:
+        return parse_config(where, cfg)
+
+    def check(self, sweep: Sweep, *, address: str | None = None) -> None:
+        connect_ray(address or sweep.ray.get("address"), runtime_env=runtime_env())
+
+    def execute(self, sweep: Sweep, store: RunStore, job: Job, *, address: str | None = None,
+                log: Log = print) -> Counts:
+        return run_ray(sweep, store, job, address=address, log=log)

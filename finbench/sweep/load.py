@@ -1,0 +1,262 @@
+"""Reading a sweep file: strict validation of every key, then the runs it expands to.
+
+Recipes, mixtures and tasks must all exist, and each executor validates its own block (`ray:`,
+`slurm:`) before anything is recorded or submitted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from finbench import api_models as AM
+from finbench import data as D
+from finbench import mixtures as M
+from finbench import recipes as R
+from finbench import settings
+from finbench import tasks as T
+from finbench.files import did_you_mean, name_or_path
+from finbench.sweep.executors import REGISTRY
+from finbench.sweep.model import (
+    BACKENDS,
+    BASE,
+    JOBS,
+    SPLITS,
+    SWEEP_FIELDS,
+    RunSpec,
+    Sweep,
+    SweepError,
+    err,
+    run_key,
+    sha,
+)
+
+SWEEP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
+              "share_engine", "api_models"}
+EVAL_KEYS = {"tasks", "general", "splits", "limit", "backend", "batch_size", "num_fewshot"}
+
+
+def sweep_path(name: str) -> Path:
+    folder = settings.sweeps_dir()
+    known = {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    return name_or_path(name, known, what="sweep", where=folder, error=SweepError)
+
+
+def _str_list(where: str, key: str, value: Any, *, allow_empty: bool = False) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or (not value and not allow_empty)
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        raise err(where, key, f"expected a list of names, got {value!r}")
+    if len(set(value)) != len(value):
+        dup = sorted({v for v in value if value.count(v) > 1})
+        raise err(where, key, f"duplicate entries {dup}")
+    return list(value)
+
+
+def _check_number(where: str, key: str, value: Any, expected: str, *, integer: bool, minimum: float) -> None:
+    kinds = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+        raise err(where, key, f"expected {expected}, got {value!r}")
+
+
+def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
+    if not isinstance(ev, dict):
+        raise err(where, "eval", f"expected a mapping with tasks, splits, ..., got {ev!r}")
+    extra = set(ev) - EVAL_KEYS
+    if extra:
+        raise err(where, "eval", f"unknown key(s) {sorted(extra)}; expected {sorted(EVAL_KEYS)}")
+    tasks = _str_list(where, "eval.tasks", ev.get("tasks"))
+    general = _str_list(where, "eval.general", ev.get("general", []), allow_empty=True)
+    splits = _str_list(where, "eval.splits", ev.get("splits", list(SPLITS)))
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
+    limit = ev.get("limit")
+    if limit is not None:
+        _check_number(where, "eval.limit", limit, "a positive number or null", integer=False, minimum=1e-12)
+    backend = ev.get("backend", "auto")
+    if backend not in BACKENDS:
+        raise err(where, "eval.backend", f"expected one of {list(BACKENDS)}, got {backend!r}")
+    nf = ev.get("num_fewshot")
+    if nf is not None:
+        _check_number(where, "eval.num_fewshot", nf, "a non-negative integer", integer=True, minimum=0)
+    bs = ev.get("batch_size", "auto")
+    if bs != "auto":
+        _check_number(where, "eval.batch_size", bs, "a positive integer or 'auto'", integer=True, minimum=1)
+    # Known tasks: finbench's own (cheap YAML scan); general tasks may be lm-eval built-ins and
+    # are checked when the first run loads them.
+    known = T.discover()
+    for t in tasks:
+        if t not in known:
+            raise err(where, "eval.tasks", f"unknown finbench task {t!r}.{did_you_mean(t, known, quote=False)}")
+    return {"tasks": tasks, "general": general, "splits": splits, "limit": limit, "backend": backend,
+            "batch_size": bs, "num_fewshot": nf}
+
+
+def _parse_mixtures_spec(where: str, spec: Any) -> tuple[str | None, list[str]]:
+    """(design name or None, included mixture names) of the sweep's `mixtures:` value."""
+    if not isinstance(spec, dict):
+        return None, _str_list(where, "mixtures", spec)
+    extra = set(spec) - {"design", "include"}
+    if extra:
+        raise err(where, "mixtures", f"unknown key(s) {sorted(extra)}; expected design, include")
+    design = spec.get("design")
+    if design is not None and (not isinstance(design, str) or not design):
+        raise err(where, "mixtures.design", f"expected a design name, got {design!r}")
+    names = _str_list(where, "mixtures.include", spec.get("include", []), allow_empty=True)
+    if design is None and not names:
+        raise err(where, "mixtures", "expected a design and/or an include list")
+    return design, names
+
+
+def _design_members(where: str, design: str, base_dir: Path) -> list[tuple[str, Any]]:
+    designs = M.MIXTURES_DIR / M.DESIGNS_DIR_NAME
+    dpath = Path(design)
+    if dpath.suffix not in (".yaml", ".yml"):
+        dpath = designs / f"{design}.yaml"
+    elif not dpath.is_absolute():
+        dpath = (base_dir / dpath).resolve()
+    if not dpath.is_file():
+        known = sorted(p.stem for p in designs.glob("*.yaml"))
+        raise err(where, "mixtures.design", f"no design file {dpath}; known designs: {known}")
+    out = []
+    try:
+        known_tasks = set(T.discover())
+        for member, mspec in M.generate_design(dpath).items():
+            base = Path(mspec.pop("_base"))
+            name = f"{dpath.stem}/{member}"
+            out.append((name, M.parse_mixture(mspec, name=name, path=base, known_tasks=known_tasks)))
+    except M.MixtureError as error:
+        raise err(where, "mixtures.design", str(error)) from error
+    return out
+
+
+def _resolve_mixtures(where: str, spec: Any, base_dir: Path) -> list[tuple[str, Any]]:
+    """[(name, finbench.mixtures.Mixture)] in sweep order; every mixture is validated now."""
+    design, names = _parse_mixtures_spec(where, spec)
+    out = _design_members(where, design, base_dir) if design is not None else []
+    for name in names:
+        ref = name
+        if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute():
+            ref = str((base_dir / name).resolve())
+        try:
+            out.append((ref, M.load_mixture(ref)))
+        except M.MixtureError as error:
+            raise err(where, "mixtures", f"{name!r}: {error}") from error
+    seen: set[str] = set()
+    for name, _ in out:
+        if name in seen:
+            raise err(where, "mixtures", f"mixture {name!r} listed twice")
+        seen.add(name)
+    return out
+
+
+def _load_recipes(where: str, value: Any, base_dir: Path) -> list[R.Recipe]:
+    recipes = []
+    for r in _str_list(where, "recipes", value):
+        ref = r
+        if r.endswith((".yaml", ".yml")) and not Path(r).is_absolute():
+            ref = str((base_dir / r).resolve())
+        try:
+            recipes.append(R.load(ref))
+        except R.RecipeError as error:
+            raise err(where, "recipes", f"{r!r}: {error}") from error
+    return recipes
+
+
+def top_keys() -> set[str]:
+    """The sweep file's keys: its own, and the block of each registered executor."""
+    return SWEEP_KEYS | {e.config_key for e in REGISTRY.values() if e.config_key}
+
+
+def _check_top_level(where: str, data: dict[str, Any]) -> None:
+    extra = set(data) - top_keys()
+    if extra:
+        raise err(where, ", ".join(sorted(extra)), f"unknown key(s); expected {sorted(top_keys())}")
+    for need in ("recipes", "mixtures", "seeds", "eval"):
+        if need not in data:
+            raise err(where, need, "missing")
+    share = data.get("share_engine", "auto")
+    if share not in ("auto", True, False):
+        raise err(where, "share_engine", f"expected auto, true or false, got {share!r}")
+    seeds = data["seeds"]
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise err(where, "seeds", f"expected a list of distinct non-negative integers, got {seeds!r}")
+    job = data.get("job", "train_eval")
+    if job not in JOBS:
+        raise err(where, "job", f"expected one of {list(JOBS)}, got {job!r}")
+    if not isinstance(data.get("base_eval", False), bool):
+        raise err(where, "base_eval", f"expected true or false, got {data['base_eval']!r}")
+    if not isinstance(data.get("store", ""), str):
+        raise err(where, "store", f"expected a path, got {data['store']!r}")
+
+
+def load_sweep(name: str) -> Sweep:
+    """Read and strictly validate a sweep: recipes, mixtures and tasks must all exist."""
+    path = sweep_path(name)
+    where = str(path)
+    data = D.read_yaml(path, SweepError)
+    _check_top_level(where, data)
+    recipes = _load_recipes(where, data["recipes"], path.parent)
+    blocks = {e.config_key: e.parse_config(where, data.get(e.config_key))
+              for e in REGISTRY.values() if e.config_key}
+    ev = _parse_eval(where, data["eval"])
+    api_models = AM.parse_api_models(where, data.get("api_models"), ev, [r.name for r in recipes])
+    mixtures = _resolve_mixtures(where, data["mixtures"], path.parent)
+    store = data.get("store") or f"runs/sweeps/{path.stem}/sweep.sqlite"
+    sw = Sweep(
+        name=path.stem,
+        path=path,
+        description=str(data.get("description", "")),
+        recipes=[r.name for r in recipes],
+        mixtures=[m for m, _ in mixtures],
+        seeds=list(data["seeds"]),
+        base_eval=data.get("base_eval", False),
+        eval=ev,
+        job=data.get("job", "train_eval"),
+        store=Path(store) if Path(store).is_absolute() else settings.ROOT / store,
+        share_engine=data.get("share_engine", "auto"),  # how runs are scored: in no run key
+        api_models=api_models,
+        executor_options=blocks,  # each executor's own validated block, by its config_key
+        **{k: v for k, v in blocks.items() if k in SWEEP_FIELDS},  # type: ignore[arg-type]  # ray=, slurm=
+    )
+    sw.runs = expand(sw, recipes, mixtures)
+    sw.runs += AM.expand(sw)  # one run per API model (not trained: no seeds)
+    return sw
+
+
+def expand(sweep: Sweep, recipes: list[Any], mixtures: list[tuple[str, Any]]) -> list[RunSpec]:
+    """recipes x mixtures x seeds (+ one base-model run per recipe and seed with base_eval)."""
+    runs: list[RunSpec] = []
+    mix_info = []
+    for name, mix in mixtures:
+        comps = {c: comp.task for c, comp in mix.components.items()}
+        mix_info.append((name, comps, sha(json.dumps(mix.spec_dict(), sort_keys=True))))
+    recipes_dir = R.RECIPES_DIR.resolve()
+    for recipe in recipes:
+        rsha = sha(recipe.path.read_bytes())
+        rname = recipe.name if recipe.path.parent == recipes_dir else str(recipe.path)
+        todo = [(BASE, {}, sha(BASE), "eval_only")] if sweep.base_eval else []
+        todo += [(n, c, s, sweep.job) for n, c, s in mix_info]
+        for mname, comps, msha, job in todo:
+            # an untrained base model is greedy-decoded: one seed is enough
+            for seed in sweep.seeds[:1] if mname == BASE else sweep.seeds:
+                runs.append(RunSpec(
+                    key=run_key(rsha, msha, seed, job, sweep.eval), sweep=sweep.name, recipe=rname,
+                    recipe_path=str(recipe.path), mixture=mname, seed=seed, job=job, eval=dict(sweep.eval),
+                    components=dict(comps), recipe_sha=rsha, mixture_sha=msha,
+                ))
+    keys = [r.key for r in runs]
+    if len(set(keys)) != len(keys):  # same recipe listed twice under two names, etc.
+        raise SweepError(f"{sweep.path}: two runs have the same content (recipe, mixture, seed)")
+    return runs

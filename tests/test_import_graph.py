@@ -1,0 +1,133 @@
+"""The package's import graph has no circle.
+
+Every module under finbench/ is parsed (not imported) and each `import` / `from ... import`
+counts, at module level or inside a function alike: a function-local import hides a circle from
+Python's start-up, not from the design. Only imports under `if TYPE_CHECKING:` are left out
+(they never run).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = "finbench"
+ROOT = Path(__file__).resolve().parent.parent / PACKAGE
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of import nodes that sit under `if TYPE_CHECKING:`."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return skip
+
+
+def _target(name: str, modules: dict[str, Path]) -> str | None:
+    """The module a dotted name lands in: itself, or the nearest enclosing module we have."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(module: str, path: Path, modules: dict[str, Path]) -> dict[str, int]:
+    """{imported finbench module: first line} for one module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skip = _type_checking_only(tree)
+    is_pkg = path.name == "__init__.py"
+    found: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's own package
+                pkg = module.split(".") if is_pkg else module.split(".")[:-1]
+                pkg = pkg[: len(pkg) - (node.level - 1)]
+                base = ".".join([*pkg, base] if base else pkg)
+            # `from pkg import sub` imports the submodule; `from mod import name` the module
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        for name in names:
+            if name == PACKAGE or name.startswith(PACKAGE + "."):
+                target = _target(name, modules)
+                if target and target != module:
+                    found.setdefault(target, node.lineno)
+    return found
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, {}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def import_graph(root: Path = ROOT) -> dict[str, dict[str, int]]:
+    modules = _modules(root)
+    return {m: _imports(m, p, modules) for m, p in modules.items()}
+
+
+def test_the_checker_finds_a_circle_through_a_function_local_import(tmp_path) -> None:
+    pkg = tmp_path / PACKAGE
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from finbench import b\n")
+    (pkg / "b.py").write_text("def f():\n    from finbench.sub import c\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "c.py").write_text("from .. import a\nfrom typing import TYPE_CHECKING\n"
+                                      "if TYPE_CHECKING:\n    from finbench import d\n")
+    (pkg / "d.py").write_text("from finbench.sub.c import x\n")
+    assert _cycles(import_graph(pkg)) == [["finbench.a", "finbench.b", "finbench.sub.c"]]
+
+
+def test_finbench_has_no_import_circle() -> None:
+    graph = import_graph()
+    assert len(graph) > 10 and "finbench.tasks" in graph
+    cycles = _cycles(graph)
+    lines = []
+    for comp in cycles:
+        for m in comp:
+            lines += [f"  {m} -> {t} (line {n})" for t, n in sorted(graph[m].items()) if t in comp]
+    assert not cycles, "import circle(s) among finbench modules:\n" + "\n".join(lines)

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import data as D
+from finbench import hub as H
 from finbench import tasks as T
 
 ROOT = T.ROOT
@@ -624,7 +625,7 @@ def task_fingerprint(task: str) -> dict[str, Any]:
         folder = raw.get("folder", info.folder)
         fp["data"] = {"dir": folder, "files": _tree_digest(root / folder)}
     else:
-        fp["data"] = {"hub": info.source.get("hub") or {}}
+        fp["data"] = {"hub": H.record(info.source.get("hub") or {}, with_mirror=False)}
     return fp
 
 
@@ -678,7 +679,7 @@ class TaskSource(Source):
                 "type": "task",
                 "task": self.task_name,
                 "split": "train",
-                "hub": info.source.get("hub") or {},
+                "hub": H.record(info.source.get("hub") or {}),
             }
         return src
 
@@ -737,9 +738,9 @@ class DatasetSource(Source):
 
     def describe(self) -> dict[str, Any]:
         if self.hub is not None:
-            out = {"type": "hub", **self.hub}
-            if not _SHA_RE.match(self.hub["revision"]):
-                out["warning"] = "revision is not a commit sha: pin one for a reproducible run"
+            out = {"type": "hub", **H.record(self.hub)}
+            if not out.get("sha"):
+                out["warning"] = "not locked to a commit sha: run `finbench data lock` for a reproducible run"
             return out
         return {
             "type": self.origin,
@@ -749,7 +750,7 @@ class DatasetSource(Source):
 
     def fingerprint(self) -> dict[str, Any]:
         if self.hub is not None:
-            return {"hub": self.hub, "format": self.fmt}
+            return {"hub": H.record(self.hub, with_mirror=False), "format": self.fmt}
         return {"files": [_sha256_file(f) for f in self.files], "format": self.fmt}
 
     def _dataset(self):
@@ -758,9 +759,9 @@ class DatasetSource(Source):
         datasets.disable_progress_bars()
         try:
             if self.hub is not None:
-                return datasets.load_dataset(
+                return H.load_dataset(
                     self.hub["path"],
-                    self.hub.get("name"),
+                    name=self.hub.get("name"),
                     revision=self.hub["revision"],
                     split=self.hub.get("split", "train"),
                     streaming=self.streaming,

@@ -87,6 +87,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if args.task in DATA_ACTIONS:  # `finbench data lock|check`; every other word names a task
         return DATA_ACTIONS[args.task](args)
+    if not args.verbose:  # lm-eval's advice on custom kwargs is noise before a data error
+        logging.getLogger("lm_eval.api.task").setLevel(logging.ERROR)
     task = T.load_task(args.task)
     docs = T.split_docs(task, args.split)
     if args.limit is not None:

@@ -87,7 +87,11 @@ def task_lines(mode: str) -> Iterator[Line]:
         folders.add(info.folder)
         hub = info.source.get("hub") or {}
         raw = info.source.get("raw") or {}
-        ident = f"raw {raw.get('folder')}/" if mode == "raw" else H.key(hub.get("path", "?"), hub.get("revision", "main"))
+        ident = (
+            f"raw {raw.get('folder')}/"
+            if mode == "raw"
+            else H.key(hub.get("path", "?"), hub.get("revision", "main"))
+        )
         seen.setdefault(ident, []).append(info.name)
         infos.setdefault(ident, info)
     for ident, info in infos.items():
@@ -201,5 +205,9 @@ def run(out=None, external: bool = True) -> int:
     for line in lines:
         print(line, file=out, flush=True)
         failed += line.status == "FAIL"
-    print(f"# {len(lines) - failed} of {len(lines)} datasets passed" + ("" if not failed else f"; {failed} FAILED"), file=out)
+    print(
+        f"# {len(lines) - failed} of {len(lines)} datasets passed"
+        + ("" if not failed else f"; {failed} FAILED"),
+        file=out,
+    )
     return 1 if failed else 0

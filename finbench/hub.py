@@ -177,22 +177,30 @@ def load_dataset(
             kwargs["cache_dir"] = str(mirror_cache_dir(folder))
     else:
         sha = locked_sha(repo, revision)
-        if sha is None and key(repo, revision) not in _warned:
-            _warned.add(key(repo, revision))
-            log.warning(
-                "%s is not locked to a commit sha; loading the moving branch. Run `finbench data lock`.",
-                key(repo, revision),
-            )
         target, rev = repo, sha or revision
     try:
-        return load(target, name, revision=rev, **kwargs) if rev else load(target, name, **kwargs)
+        ds = load(target, name, revision=rev, **kwargs) if rev else load(target, name, **kwargs)
     except DataError:
         raise
     except Exception as err:  # datasets/huggingface_hub raise many types; give one line
         if mirror is None and (settings.hub_offline() or _is_unreachable(err)):
-            raise DataError(f"{where}: the hub is not reachable (offline or no network); {_ways_out(repo, revision)}") from err
+            raise DataError(
+                f"{where}: the hub is not reachable (offline or no network); {_ways_out(repo, revision)}"
+            ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(f"{where}: cannot load: {type(err).__name__}: {first[:300]}") from err
+    if (
+        mirror is None
+        and rev == revision
+        and not SHA_RE.match(revision)
+        and key(repo, revision) not in _warned
+    ):
+        _warned.add(key(repo, revision))  # once per source and process
+        log.warning(
+            "%s is not locked to a commit sha; loaded the moving branch. Run `finbench data lock`.",
+            key(repo, revision),
+        )
+    return ds
 
 
 def require_columns(ds: Any, columns: Iterable[str], where: str) -> None:
@@ -220,7 +228,9 @@ def hub_sources() -> dict[str, dict[str, str]]:
             rev = str(hub.get("revision", "main"))
             if SHA_RE.match(rev):
                 return  # already pinned in place
-            entry = found.setdefault(key(hub["path"], rev), {"path": hub["path"], "revision": rev, "used_by": []})
+            entry = found.setdefault(
+                key(hub["path"], rev), {"path": hub["path"], "revision": rev, "used_by": []}
+            )
             if user not in entry["used_by"]:
                 entry["used_by"].append(user)
 
@@ -258,21 +268,23 @@ LOCK_HEADER = """\
 """
 
 
-def write_lock(sources: dict[str, dict[str, Any]], resolved: dict[str, str | None], path: Path | None = None) -> Path:
+def write_lock(
+    sources: dict[str, dict[str, Any]], resolved: dict[str, str | None], path: Path | None = None
+) -> Path:
     import yaml
 
     path = path or lock_path()
     body = {
         "resolved": all(resolved.get(k) for k in sources),
-        "sources": {
-            k: {"sha": resolved.get(k), "used_by": list(v["used_by"])} for k, v in sources.items()
-        },
+        "sources": {k: {"sha": resolved.get(k), "used_by": list(v["used_by"])} for k, v in sources.items()},
     }
     text = LOCK_HEADER + yaml.safe_dump(body, sort_keys=False, width=100)
     return write_atomic(path, text)
 
 
-def lock(path: Path | None = None, resolver: Callable[[str, str], str] = resolve_sha) -> tuple[Path, list[str]]:
+def lock(
+    path: Path | None = None, resolver: Callable[[str, str], str] = resolve_sha
+) -> tuple[Path, list[str]]:
     """Resolve every hub source to its commit sha and write the lock. Returns (path, errors)."""
     sources = hub_sources()
     resolved: dict[str, str | None] = {}

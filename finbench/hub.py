@@ -262,9 +262,10 @@ def resolve_sha(repo: str, revision: str) -> str:
 
 
 LOCK_HEADER = """\
-# Hub revisions pinned to commit shas. Written by `finbench data lock` (needs hub access);
-# every hub load uses `sha` for its repo@revision, and manifests record it. `sha: null` means
-# not resolved yet: that source loads its moving branch and warns once.
+# Hub revisions pinned to commit shas. Written by `finbench data lock` (or `make data-lock`) on a
+# machine with hub access; commit the result. Every hub load uses `sha` for its repo@revision, and
+# mixture manifests record it; a mirror (FINBENCH_HUB_MIRROR) should be a copy at these shas.
+# `sha: null` means not resolved yet: that source loads its moving branch and warns once.
 """
 
 

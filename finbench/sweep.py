@@ -996,8 +996,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def _runtime_env() -> dict[str, Any]:
-    keep = ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE", "FINBENCH_MIXTURES_DIR",
-            "FINBENCH_TASKS_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
+    keep = ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE",
+            "FINBENCH_MIXTURES_DIR", "FINBENCH_TASKS_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
             "TOKENIZERS_PARALLELISM", "AXOLOTL_DO_NOT_TRACK", "PYTHONPATH")
     return {"env_vars": {k: os.environ[k] for k in keep if k in os.environ}}
 

@@ -87,8 +87,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if args.task in DATA_ACTIONS:  # `finbench data lock|check`; every other word names a task
         return DATA_ACTIONS[args.task](args)
-    if not args.verbose:  # lm-eval's advice on custom kwargs is noise before a data error
-        logging.getLogger("lm_eval.api.task").setLevel(logging.ERROR)
     task = T.load_task(args.task)
     docs = T.split_docs(task, args.split)
     if args.limit is not None:
@@ -134,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if not args.verbose:  # lm-eval's advice on custom kwargs, printed for every task we load, is noise
+        logging.getLogger("lm_eval.api.task").addFilter(
+            lambda record: "Custom kwargs can be passed" not in record.getMessage()
+        )
     from finbench.data import DataError
     from finbench.tasks import UnknownTaskError
 

@@ -101,3 +101,23 @@ def test_fresh_clone_offline_data_command_is_one_line(tmp_path):
     assert len(lines) == 1, res.stderr
     assert "takala/financial_phrasebank" in lines[0]
     assert "FINBENCH_DATA_DIR" in lines[0] and "FINBENCH_HUB_MIRROR" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "env,expected",
+    [({}, "fixtures"), ({"FINBENCH_HUB_MIRROR": "/m"}, "hub"), ({"FINBENCH_DATA_DIR": "/d", "FINBENCH_HUB_MIRROR": "/m"}, "dir")],
+)
+def test_demo_data_choice_and_no_outside_folder(monkeypatch, tmp_path, capsys, env, expected):
+    from finbench import demo
+
+    for key in ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert demo.choose_data("auto") == expected
+    assert capsys.readouterr().out.startswith("data: ")
+    assert (os.environ.get("HF_HUB_OFFLINE") == "1") == (expected != "hub")
+    # Without a user data folder every task's rows are the project's fixtures.
+    origin = demo.overlay_data_dir(tmp_path, ["fpb", "tfns"])
+    assert origin == {"fpb": "fixtures", "tfns": "fixtures"}
+    assert "shared" not in (ROOT / "finbench" / "demo.py").read_text()

@@ -5,24 +5,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # CPU machines take the local CPU build of torch first (a plain `torch` would pull CUDA wheels);
-# GPU machines: `make install GPU=1` keeps pip's CUDA torch and adds vllm + flash-attn.
+# GPU machines keep pip's CUDA torch and add vllm + flash-attn. A machine with `nvidia-smi` is a GPU
+# machine (override with GPU=0 or GPU=1), so every target there uses the GPU install and its stamp.
 TORCH_SPEC ?= torch==2.13.0
 AXOLOTL_SPEC ?= axolotl==0.19.0
-GPU ?= 0
-EXTRAS := test$(if $(filter 1,$(GPU)),$(comma)gpu)
+GPU ?= $(if $(shell command -v nvidia-smi 2>/dev/null),1,0)
 comma := ,
+EXTRAS := test$(if $(filter 1,$(GPU)),$(comma)gpu)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)-gpu$(GPU)
-# CPU machines here have no hub: stay offline. GPU users load models and data from the hub.
-ifeq ($(GPU),1)
-export HF_HUB_OFFLINE ?= 0
-else
-export HF_HUB_OFFLINE ?= 1
-export HF_DATASETS_OFFLINE ?= 1
-endif
+# The hub is never switched off for a user (HF_HUB_OFFLINE is theirs to set); the tests, the demo
+# and the CPU benchmarks set offline mode for themselves.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+# Evaluation batch size: lm-eval's `auto` probe on CPU ran 14 min and 12 GB without finishing.
+BATCH_SIZE ?= $(if $(filter 1,$(GPU)),auto,8)
 export TOKENIZERS_PARALLELISM ?= false
 export AXOLOTL_DO_NOT_TRACK ?= 1
 
-.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm bench-lora-serving
+.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm bench-lora-serving data-check data-lock
 MIXTURE ?= demo
 RECIPE ?= smol_cpu
 SWEEP ?= mini
@@ -54,7 +53,7 @@ endif
 
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(OFFLINE) $(VENV)/bin/pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -63,18 +62,29 @@ demo: install
 	$(PY) -m finbench.demo
 
 bench: install
-	$(PY) bench/bench_eval.py
-	$(PY) bench/bench_mixture.py
-	$(PY) bench/bench_packing.py
+	$(OFFLINE) $(PY) bench/bench_eval.py
+	$(OFFLINE) $(PY) bench/bench_mixture.py
+	$(OFFLINE) $(PY) bench/bench_packing.py
 
 mixture: install
 	$(FB) mixture build $(MIXTURE)
 
+# `tiny_cpu` is a smoke run: with no data setting it trains on the project's fixture rows.
+SMOKE_RECIPES := tiny_cpu
+SMOKE_DATA = $(if $(filter $(SMOKE_RECIPES),$(RECIPE)),$(if $(FINBENCH_DATA_DIR)$(FINBENCH_HUB_MIRROR),,FINBENCH_DATA_DIR=$(CURDIR)/tests/fixtures/data $(OFFLINE)))
+
 train: install
-	$(FB) train $(RECIPE) $(if $(FORCE),--force)
+	$(SMOKE_DATA) $(FB) train $(RECIPE) $(if $(FORCE),--force)
 
 eval: install
-	$(FB) eval $(if $(MODEL),--model $(MODEL),$(RECIPE)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(TASKS),--tasks $(TASKS))
+	$(FB) eval $(if $(MODEL),--model $(MODEL),$(RECIPE)) --batch-size $(BATCH_SIZE) $(if $(LIMIT),--limit $(LIMIT)) $(if $(TASKS),--tasks $(TASKS))
+
+# Row counts of every data source (hub, FINBENCH_HUB_MIRROR or FINBENCH_DATA_DIR); pin hub revisions.
+data-check: install
+	$(FB) data check
+
+data-lock: install
+	$(FB) data lock
 
 sweep: install
 	$(FB) sweep run $(SWEEP) --executor $(EXECUTOR)
@@ -106,11 +116,11 @@ $(VVENV)/.installed: pyproject.toml
 	touch $@
 
 test-vllm: install-vllm
-	$(VVENV)/bin/pytest -q tests/test_vllm.py
+	$(OFFLINE) $(VVENV)/bin/pytest -q tests/test_vllm.py
 
 # One vLLM engine for many LoRA runs vs one engine per run (needs `make replicate` first).
 bench-lora-serving: install-vllm
-	$(VVENV)/bin/python bench/bench_lora_serving.py --sweep mini
+	$(OFFLINE) $(VVENV)/bin/python bench/bench_lora_serving.py --sweep mini
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py

@@ -132,11 +132,13 @@ TNER_LABELS = ("O", "B-PER", "B-LOC", "B-ORG", "B-MISC", "I-PER", "I-LOC", "I-OR
 
 def hub_sentence_splits(path: str, revision: str) -> dict[str, list[Sentence]]:
     """The same sentences from the hub (tner/fin: FIN5 as train+validation, FIN3 as test)."""
-    import datasets
+    from finbench import hub
 
     out = {}
     for split, hub_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
-        ds = datasets.load_dataset(path, revision=revision, split=hub_split)
+        # The parquet branch (unconfirmed) holds one config folder: no data_dir needed.
+        ds = hub.load_dataset(path, revision=revision, split=hub_split)
+        hub.require_columns(ds, ("tokens", "tags"), f"hub {path}@{revision} {hub_split}")
         rows = []
         for i, rec in enumerate(ds):
             try:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from finbench import data as D
 from finbench import quiet, settings
@@ -63,7 +64,31 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_lock(args: argparse.Namespace) -> int:
+    from finbench import hub as H
+
+    path, errors = H.lock(Path(args.lock_file) if args.lock_file else None)
+    locked = H.read_lock(path)
+    for name, entry in locked.items():
+        print(f"{entry.get('sha') or 'UNRESOLVED':<40}  {name}")
+    for err in errors:
+        print(f"finbench: error: cannot resolve {err}", file=sys.stderr)
+    print(f"# wrote {path}: {sum(1 for e in locked.values() if e.get('sha'))} of {len(locked)} resolved")
+    return 1 if errors else 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from finbench import data_check
+
+    return data_check.run(external=not args.tasks_only)
+
+
+DATA_ACTIONS = {"lock": _cmd_data_lock, "check": _cmd_data_check}
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
+    if args.task in DATA_ACTIONS:  # `finbench data lock|check`; every other word names a task
+        return DATA_ACTIONS[args.task](args)
     task = T.load_task(args.task)
     docs = T.split_docs(task, args.split)
     if args.limit is not None:
@@ -83,8 +108,14 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_tasks)
 
-    p = sub.add_parser("data", help="print a task's rows as JSONL, after loading and splitting")
-    p.add_argument("task")
+    p = sub.add_parser(
+        "data",
+        help="print a task's rows as JSONL; `data check`: row counts of every source; "
+        "`data lock`: pin hub sources to commit shas",
+    )
+    p.add_argument("task", help="a task name, or `check` or `lock`")
+    p.add_argument("--lock-file", default=None, help="`data lock`: where to write (default: data.lock.yaml)")
+    p.add_argument("--tasks-only", action="store_true", help="`data check`: skip the mixtures' datasets")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--prompt", action="store_true", help="add the rendered chat messages")

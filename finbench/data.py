@@ -2,20 +2,22 @@
 
 A task folder declares its sources in YAML (`metadata.source`) and supplies two small functions
 in its `utils.py`: `read_raw(data_dir)` reads the upstream files (laid out like
-`../shared/data/`: one folder per dataset, upstream file names) and `read_hub(**hub)` reads the
+README "Data": one folder per dataset, upstream file names) and `read_hub(**hub)` reads the
 Hugging Face dataset; both return {upstream split name: [row, ...]}. `build_dataset` picks the
 source, splits deterministically and validates every row before lm-eval sees it:
 
 - `FINBENCH_DATA_DIR` set: the raw files under it (offline, and how tests run on fixtures);
-- otherwise: the hub dataset, at the pinned revision.
+- otherwise: the hub dataset through `finbench.hub` (at the locked sha, or from a hub-shaped
+  mirror when `FINBENCH_HUB_MIRROR` is set).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import json
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,22 @@ class DataError(RuntimeError):
     """Bad or missing task data; the message names the file or key and what was expected."""
 
 
+_UPSTREAM_COUNTS: contextvars.ContextVar[dict[str, dict[str, int]] | None] = contextvars.ContextVar(
+    "finbench_upstream_counts", default=None
+)
+
+
+@contextlib.contextmanager
+def upstream_counts() -> Iterator[dict[str, dict[str, int]]]:
+    """Collect {task: {upstream split: rows}} from every `build_dataset` run inside the block."""
+    sink: dict[str, dict[str, int]] = {}
+    token = _UPSTREAM_COUNTS.set(sink)
+    try:
+        yield sink
+    finally:
+        _UPSTREAM_COUNTS.reset(token)
+
+
 def data_dir() -> Path | None:
     return settings.data_dir()
 
@@ -40,7 +58,7 @@ def raw_file(data_root: Path, folder: str, name: str) -> Path:
     if not path.is_file():
         raise DataError(
             f"{path}: missing. Expected the upstream file {name!r} of dataset folder {folder!r} "
-            f"under {DATA_DIR_ENV}={data_root} (laid out like ../shared/data/)."
+            f"under {DATA_DIR_ENV}={data_root} (layout: README 'Data')."
         )
     return path
 
@@ -150,6 +168,9 @@ def build_dataset(
         upstream = read_raw(root)
     else:
         upstream = read_hub(**dict(hub or {}))
+    sink = _UPSTREAM_COUNTS.get()
+    if sink is not None:
+        sink[task] = {name: len(rows) for name, rows in upstream.items()}
     splits = make_splits(upstream)
     if set(splits) != set(SPLITS):
         raise DataError(f"task {task!r}: make_splits returned {sorted(splits)}, expected {list(SPLITS)}")

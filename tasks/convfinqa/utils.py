@@ -107,17 +107,58 @@ def read_raw(root: Path) -> D.Splits:
     return out
 
 
-def read_hub(path: str, revision: str) -> D.Splits:
-    # Expects conversation records in the upstream schema (not verifiable offline).
-    import datasets
+def conversations_from_turns(entries: Any, where: str) -> list[dict]:
+    """Turn-level entries (one per turn, each repeating its conversation) -> conversation records.
 
-    return {
-        split: read_records(
-            [dict(r) for r in datasets.load_dataset(path, revision=revision, split=hub)],
-            f"hub {path} {hub}",
-        )
-        for split, hub in (("train", "train"), ("dev", "validation"))
-    }
+    AdaptLLM/ConvFinQA serves the official turn-level files: id `<conversation>_<turn>`, the page
+    (pre_text, table, post_text) and the whole conversation's `annotation.dialogue_break`, plus the
+    turn's `turn_ind`, `cur_program` and `exe_ans`. Read as conversations they would repeat each
+    conversation once per turn; grouped, each turn is one row, as from the raw files.
+    """
+    groups: dict[str, dict[int, dict]] = {}
+    for i, entry in enumerate(entries):
+        here = f"{where}[{i}]"
+        if not isinstance(entry, dict):
+            raise D.DataError(f"{here}: expected a JSON object, got {type(entry).__name__}")
+        tid = str(D.require(entry, "id", here))
+        cid, sep, suffix = tid.rpartition("_")
+        ann = D.require(entry, "annotation", f"{here} (id {tid!r})")
+        turn = ann.get("turn_ind") if isinstance(ann, dict) else None
+        if not sep or not isinstance(turn, int) and not suffix.isdigit():
+            raise D.DataError(f"{here}: id {tid!r} is not '<conversation>_<turn>' and has no annotation.turn_ind")
+        turn = turn if isinstance(turn, int) else int(suffix)
+        if turn in groups.setdefault(cid, {}):
+            raise D.DataError(f"{here}: conversation {cid!r} turn {turn} appears twice")
+        groups[cid][turn] = entry
+    records = []
+    for cid, turns in groups.items():
+        first = turns[min(turns)]
+        ann = first["annotation"]
+        questions = D.require(ann, "dialogue_break", f"{where} conversation {cid!r} annotation")
+        if sorted(turns) != list(range(len(questions))):
+            raise D.DataError(
+                f"{where}: conversation {cid!r} has turns {sorted(turns)} but {len(questions)} questions"
+            )
+        programs = [D.require(turns[t]["annotation"], "cur_program", f"{where} {cid}_{t}") for t in sorted(turns)]
+        answers = [D.require(turns[t]["annotation"], "exe_ans", f"{where} {cid}_{t}") for t in sorted(turns)]
+        record = {k: first.get(k) for k in ("pre_text", "post_text", "table", "table_ori", "filename")}
+        record["id"] = cid
+        record["annotation"] = {"dialogue_break": questions, "turn_program": programs, "exe_ans_list": answers}
+        records.append(record)
+    return records
+
+
+def read_hub(path: str, revision: str) -> D.Splits:
+    # README `configs:` train -> train_turn.json (11,104 turns), validation -> dev_turn.json (1,490).
+    from finbench import hub
+
+    out: D.Splits = {}
+    for split, hub_split in (("train", "train"), ("dev", "validation")):
+        ds = hub.load_dataset(path, revision=revision, split=hub_split)
+        hub.require_columns(ds, ("id", "pre_text", "post_text", "table", "annotation"), f"hub {path}@{revision} {hub_split}")
+        where = f"hub {path}@{revision} {hub_split}"
+        out[split] = read_records(conversations_from_turns([dict(r) for r in ds], where), where)
+    return out
 
 
 def make_splits(upstream: D.Splits, dev_fraction: float = 0.1) -> D.Splits:

@@ -73,9 +73,11 @@ def read_raw(root: Path) -> D.Splits:
 
 
 def read_hub(path: str, revision: str) -> D.Splits:
-    import datasets
+    # main: financebench_merged.jsonl (no script, one split: train, 150 rows).
+    from finbench import hub
 
-    ds = datasets.load_dataset(path, revision=revision, split="train")
+    ds = hub.load_dataset(path, revision=revision, split="train")
+    hub.require_columns(ds, REQUIRED, f"hub {path}@{revision} train")
     return {"train": [_row(dict(r), f"hub {path} train[{i}]") for i, r in enumerate(ds)]}
 
 

@@ -67,11 +67,14 @@ def read_raw(root: Path, thresholds) -> D.Splits:
 
 
 def read_hub(path: str, revision: str, thresholds) -> D.Splits:
-    import datasets
+    # main: data/{train,valid,test}-00000-of-00001*.parquet (822 / 117 / 234), pooled and re-split
+    # by sentence as the raw files are.
+    from finbench import hub
 
-    ds = datasets.load_dataset(path, revision=revision)
+    ds = hub.load_dataset(path, revision=revision)
     rows = []
-    for split in ds:
+    for split in sorted(ds):
+        hub.require_columns(ds[split], ("sentence", "score"), f"hub {path}@{revision} {split}")
         for i, r in enumerate(ds[split]):
             rows.append(
                 {

@@ -29,13 +29,30 @@ def read_raw(root: Path, agree: str = "50") -> D.Splits:
     return {"train": rows}
 
 
-def read_hub(path: str, revision: str, agree: str = "50") -> D.Splits:
-    import datasets
+def _hub_label(value, where: str) -> str:
+    # The parquet branch keeps the ClassLabel feature (ints); a plain copy may hold the names.
+    if isinstance(value, int) and 0 <= value < len(HUB_LABELS):
+        return HUB_LABELS[value]
+    if isinstance(value, str) and value.strip() in HUB_LABELS:
+        return value.strip()
+    raise D.DataError(f"{where}: label {value!r}, expected an id into {list(HUB_LABELS)} or a name")
 
-    ds = datasets.load_dataset(path, f"sentences_{agree.lower()}agree", revision=revision, split="train")
+
+def read_hub(path: str, revision: str, agree: str = "50") -> D.Splits:
+    # Main is script-based; the parquet branch is a plain tree `sentences_{50,66,75,all}agree/train/`
+    # whose only config is `default`: select the agreement folder, never merge the four.
+    from finbench import hub
+
+    folder = f"sentences_{agree.lower()}agree"
+    ds = hub.load_dataset(path, revision=revision, data_dir=folder, split="train")
+    hub.require_columns(ds, ("sentence", "label"), f"hub {path}@{revision} {folder}")
     return {
         "train": [
-            {"id": f"fpb{agree}-{i:05d}", "text": r["sentence"].strip(), "label": HUB_LABELS[r["label"]]}
+            {
+                "id": f"fpb{agree}-{i:05d}",
+                "text": r["sentence"].strip(),
+                "label": _hub_label(r["label"], f"hub {path} {folder}/train[{i}]"),
+            }
             for i, r in enumerate(ds)
         ]
     }

@@ -42,10 +42,18 @@ def read_raw(root: Path, questions: dict) -> D.Splits:
 
 
 def read_hub(path: str, revision: str, questions: dict) -> D.Splits:
-    import datasets
+    # SaguaroCapital/sentiment-analysis-in-commodity-market-gold: the raw columns (News, the 0/1
+    # flag columns as int64), data/train-* 8,456 + data/test-* 2,114 = 10,570 headlines. Both
+    # splits are pooled and re-split by headline, as the raw file is.
+    from finbench import hub
 
-    ds = datasets.load_dataset(path, revision=revision, split="train")
-    return {"train": _headlines(Path(path), ds, _columns(questions))}
+    columns = _columns(questions)
+    records = []
+    for split in ("train", "test"):
+        ds = hub.load_dataset(path, revision=revision, split=split)
+        hub.require_columns(ds, ("News", *columns), f"hub {path}@{revision} {split}")
+        records.extend(ds)
+    return {"train": _headlines(Path(path), records, columns)}
 
 
 def expand(headlines: list[D.Row], questions: dict) -> list[D.Row]:

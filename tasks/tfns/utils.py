@@ -29,10 +29,17 @@ def read_raw(root: Path) -> D.Splits:
 
 
 def read_hub(path: str, revision: str) -> D.Splits:
-    import datasets
+    # main: sent_train.csv, sent_valid.csv (split names inferred from the file names).
+    from finbench import hub
 
-    ds = datasets.load_dataset(path, revision=revision)
-    return {split: _rows(Path(path), ds[split], f"tfns-{split}") for split in ("train", "validation")}
+    ds = hub.load_dataset(path, revision=revision)
+    out = {}
+    for split in ("train", "validation"):
+        if split not in ds:
+            raise D.DataError(f"hub {path}@{revision}: no split {split!r} (found {sorted(ds)})")
+        hub.require_columns(ds[split], ("text", "label"), f"hub {path}@{revision} {split}")
+        out[split] = _rows(Path(path), ds[split], f"tfns-{split}")
+    return out
 
 
 def make_splits(upstream: D.Splits) -> D.Splits:

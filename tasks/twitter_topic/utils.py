@@ -27,10 +27,17 @@ def read_raw(root: Path, labels: list[str]) -> D.Splits:
 
 
 def read_hub(path: str, revision: str, labels: list[str]) -> D.Splits:
-    import datasets
+    # main: topic_train.csv, topic_valid.csv (split names inferred from the file names).
+    from finbench import hub
 
-    ds = datasets.load_dataset(path, revision=revision)
-    return {s: _rows(Path(path), ds[s], f"topic-{s}", labels) for s in ("train", "validation")}
+    ds = hub.load_dataset(path, revision=revision)
+    out = {}
+    for split in ("train", "validation"):
+        if split not in ds:
+            raise D.DataError(f"hub {path}@{revision}: no split {split!r} (found {sorted(ds)})")
+        hub.require_columns(ds[split], ("text", "label"), f"hub {path}@{revision} {split}")
+        out[split] = _rows(Path(path), ds[split], f"topic-{split}", labels)
+    return out
 
 
 def make_splits(upstream: D.Splits) -> D.Splits:

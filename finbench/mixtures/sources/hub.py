@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from finbench import hub as H
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import BATCH, RowSource, stream_dataset
 
-_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _KEYS = {"path", "revision", "split", "name"}
 
 
@@ -48,13 +47,13 @@ class HubSource(RowSource):
         return cls(ctx, value)
 
     def describe(self) -> dict[str, Any]:
-        out = {"type": "hub", **self.hub}
-        if not _SHA_RE.match(self.hub["revision"]):
-            out["warning"] = "revision is not a commit sha: pin one for a reproducible run"
+        out = {"type": "hub", **H.record(self.hub)}
+        if not out.get("sha"):
+            out["warning"] = "not locked to a commit sha: run `finbench data lock` for a reproducible run"
         return out
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"hub": self.hub, "format": self.fmt.to_dict()}
+        return {"hub": H.record(self.hub, with_mirror=False), "format": self.fmt.to_dict()}
 
     def arrow_batches(self, first_only: bool = False) -> Iterator[Any]:
         yield from stream_dataset(
@@ -62,7 +61,8 @@ class HubSource(RowSource):
             1 if first_only else BATCH,
             first_only,
             self.hub["path"],
-            self.hub.get("name"),
+            loader=H.load_dataset,
+            name=self.hub.get("name"),
             revision=self.hub["revision"],
             split=self.hub.get("split", "train"),
         )

@@ -267,13 +267,15 @@ class FileRows(RowSource):
                 raise self.error(f"{f}: cannot read Parquet: {type(exc).__name__}: {exc}") from exc
 
 
-def stream_dataset(src: RowSource, size: int, first_only: bool, *args: Any, **kwargs: Any) -> Iterator[Any]:
-    """`datasets.load_dataset(*args, **kwargs)` as Arrow tables; errors name the source's key."""
+def stream_dataset(
+    src: RowSource, size: int, first_only: bool, *args: Any, loader: Any = None, **kwargs: Any
+) -> Iterator[Any]:
+    """`loader(*args, **kwargs)` (default `datasets.load_dataset`) as Arrow tables; errors name the key."""
     import datasets
 
     datasets.disable_progress_bars()
     try:
-        ds = datasets.load_dataset(*args, streaming=src.streaming, **kwargs)
+        ds = (loader or datasets.load_dataset)(*args, streaming=src.streaming, **kwargs)
     except MixtureError:
         raise
     except Exception as exc:  # datasets raises many types; name the key and the cause

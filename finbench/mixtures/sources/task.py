@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench import data as D
+from finbench import hub as H
 from finbench import settings
 from finbench import tasks as T
 from finbench.files import did_you_mean, tree_digest
@@ -31,7 +32,7 @@ def task_fingerprint(task: str) -> dict[str, Any]:
         folder = raw.get("folder", info.folder)
         fp["data"] = {"dir": folder, "files": tree_digest(root / folder)}
     else:
-        fp["data"] = {"hub": info.source.get("hub") or {}}
+        fp["data"] = {"hub": H.record(info.source.get("hub") or {}, with_mirror=False)}
     return fp
 
 
@@ -90,7 +91,7 @@ class TaskSource:
         if root is not None:
             folder = root / (info.source.get("raw") or {}).get("folder", info.folder)
             return {**src, "raw_dir": str(folder), "files": tree_digest(folder)}
-        return {**src, "hub": info.source.get("hub") or {}}
+        return {**src, "hub": H.record(info.source.get("hub") or {})}
 
     def fingerprint(self) -> dict[str, Any]:
         return task_fingerprint(self.task_name)

@@ -20,7 +20,7 @@ from finbench.sweep.model import Sweep, SweepError, err
 
 RAY_KEYS = {"num_cpus", "num_gpus", "address"}
 # the driver's environment a run needs on a worker
-ENV_NAMES = ("FINBENCH_DATA_DIR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE", "FINBENCH_MIXTURES_DIR",
+ENV_NAMES = ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE", "FINBENCH_MIXTURES_DIR",
              "FINBENCH_TASKS_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
              "TOKENIZERS_PARALLELISM", "AXOLOTL_DO_NOT_TRACK", "PYTHONPATH")
 

@@ -1,0 +1,300 @@
+"""Every Hugging Face hub dataset load goes through `load_dataset` here.
+
+Two places a hub source can come from, and one lock:
+
+- the hub itself, at the commit sha the lock file (`data.lock.yaml`, written by
+  `finbench data lock`) records for `repo@revision`; an unlocked source loads at its branch and
+  warns once (branches move: the parquet converter rewrites `refs/convert/parquet`);
+- a hub-shaped mirror, `FINBENCH_HUB_MIRROR=DIR`, for machines without the hub: one folder per
+  repo and branch, laid out exactly as the hub serves it (`mirror_folder` says where). The same
+  `datasets.load_dataset` then reads that folder, so a mirror behaves as the hub does (README
+  `configs:`, split names inferred from file names, a parquet branch read as a plain tree).
+
+A load that cannot reach the hub (offline, no network) raises a one-line `DataError` naming the
+dataset and the two ways out (`FINBENCH_DATA_DIR`, `FINBENCH_HUB_MIRROR`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from finbench import settings
+from finbench.data import DataError, read_yaml
+from finbench.files import write_atomic
+
+log = logging.getLogger(__name__)
+LOCK_FILE = "data.lock.yaml"  # in the repository root
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+PARQUET_BRANCH = "refs/convert/parquet"
+_warned: set[str] = set()
+
+
+def lock_path() -> Path:
+    return settings.ROOT / LOCK_FILE
+
+
+def key(repo: str, revision: str) -> str:
+    return f"{repo}@{revision}"
+
+
+def mirror_folder(mirror: Path, repo: str, revision: str) -> Path:
+    """`DIR/<org>/<name>` for `main` (or a pinned sha), `DIR/<org>/<name>@<branch>` for another branch.
+
+    So the parquet branch of `takala/financial_phrasebank` lives in
+    `DIR/takala/financial_phrasebank@refs/convert/parquet/` (nested folders, as the branch name has
+    slashes), beside the main branch's `DIR/takala/financial_phrasebank/`.
+    """
+    if revision == "main" or SHA_RE.match(revision):
+        return mirror / repo
+    return mirror / f"{repo}@{revision}"
+
+
+def mirror_cache_dir(folder: Path) -> Path:
+    """A `datasets` cache folder for one mirror folder's current files.
+
+    `datasets` 4.8 caches a local folder's prepared Arrow data by dataset name and config, and can
+    hand back another folder's (or an older copy's) rows; keying the cache by the folder's path and
+    its files' sizes and mtimes keeps every mirror load exact (a stat walk, no hashing of data).
+    """
+    import hashlib
+
+    h = hashlib.sha256(str(folder.resolve()).encode())
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return settings.cache_dir() / "hub-mirror" / h.hexdigest()[:20]
+
+
+def read_lock(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """{repo@revision: {"sha": str | None, ...}} from the lock file ({} when absent)."""
+    path = path or lock_path()
+    if not path.is_file():
+        return {}
+    data = read_yaml(path)
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise DataError(f"{path}: key 'sources': expected a mapping of repo@revision to {{sha}}")
+    out = {}
+    for name, entry in sources.items():
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}: sources.{name}: expected a mapping with 'sha'")
+        sha = entry.get("sha")
+        if sha is not None and not (isinstance(sha, str) and SHA_RE.match(sha)):
+            raise DataError(f"{path}: sources.{name}.sha: expected a 40-hex commit sha or null, got {sha!r}")
+        out[str(name)] = dict(entry)
+    return out
+
+
+def locked_sha(repo: str, revision: str) -> str | None:
+    if SHA_RE.match(revision):
+        return revision
+    return (read_lock().get(key(repo, revision)) or {}).get("sha")
+
+
+def record(hub: dict[str, Any], with_mirror: bool = True) -> dict[str, Any]:
+    """What a manifest records about a hub source: its declaration, the locked sha, the mirror.
+
+    Fingerprints leave the mirror out (`with_mirror=False`): the same sha read from a mirror or the
+    hub is the same data.
+    """
+    if not hub.get("path"):
+        return dict(hub)
+    out = dict(hub)
+    revision = str(hub.get("revision", "main"))
+    out["sha"] = locked_sha(hub["path"], revision)
+    mirror = settings.hub_mirror()
+    if with_mirror and mirror is not None:
+        out["mirror"] = str(mirror_folder(mirror, hub["path"], revision))
+    return out
+
+
+def _ways_out(repo: str, revision: str) -> str:
+    return (
+        f"set {settings.DATA_DIR_ENV}=DIR (the upstream raw files, README 'Data') or "
+        f"{settings.HUB_MIRROR_ENV}=DIR (a hub-shaped copy with {repo} in "
+        f"DIR/{mirror_folder(Path('.'), repo, revision).as_posix()}/)"
+    )
+
+
+def _is_unreachable(err: BaseException) -> bool:
+    names = {type(e).__name__ for e in _chain(err)}
+    return bool(names & {"OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout", "ReadTimeout"}) or any(
+        isinstance(e, ConnectionError | TimeoutError) for e in _chain(err)
+    )
+
+
+def _chain(err: BaseException | None) -> Iterable[BaseException]:
+    seen = 0
+    while err is not None and seen < 10:
+        yield err
+        err = err.__cause__ or err.__context__
+        seen += 1
+
+
+def load_dataset(
+    repo: str,
+    *,
+    revision: str,
+    data_dir: str | None = None,
+    data_files: Any = None,
+    split: str | None = None,
+    streaming: bool = False,
+    name: str | None = None,
+    loader: Callable[..., Any] | None = None,
+):
+    """`datasets.load_dataset` on the mirror folder when FINBENCH_HUB_MIRROR is set, else on the hub.
+
+    On the hub the locked sha of `repo@revision` is used when the lock has one; `revision` stays the
+    branch a source declares (its name says which tree: `main` or `refs/convert/parquet`).
+    """
+    import datasets
+
+    load = loader or datasets.load_dataset
+    kwargs: dict[str, Any] = {"split": split, "streaming": streaming}
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    if data_files is not None:
+        kwargs["data_files"] = data_files
+    mirror = settings.hub_mirror()
+    where = f"hub dataset {key(repo, revision)}"
+    if mirror is not None:
+        folder = mirror_folder(mirror, repo, revision)
+        if not folder.is_dir():
+            raise DataError(
+                f"{settings.HUB_MIRROR_ENV}={mirror}: no folder {folder} for {where}; copy the repo "
+                f"there as the hub lays it out (README 'Hub mirror')"
+            )
+        if data_dir is not None and not (folder / data_dir).is_dir():
+            raise DataError(f"{folder}: no folder {data_dir!r} ({where} is read from it)")
+        where = f"{where} (mirror {folder})"
+        target, rev = str(folder), None
+        if not streaming:
+            kwargs["cache_dir"] = str(mirror_cache_dir(folder))
+    else:
+        sha = locked_sha(repo, revision)
+        target, rev = repo, sha or revision
+    try:
+        ds = load(target, name, revision=rev, **kwargs) if rev else load(target, name, **kwargs)
+    except DataError:
+        raise
+    except Exception as err:  # datasets/huggingface_hub raise many types; give one line
+        if mirror is None and (settings.hub_offline() or _is_unreachable(err)):
+            raise DataError(
+                f"{where}: the hub is not reachable (offline or no network); {_ways_out(repo, revision)}"
+            ) from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DataError(f"{where}: cannot load: {type(err).__name__}: {first[:300]}") from err
+    if (
+        mirror is None
+        and rev == revision
+        and not SHA_RE.match(revision)
+        and key(repo, revision) not in _warned
+    ):
+        _warned.add(key(repo, revision))  # once per source and process
+        log.warning(
+            "%s is not locked to a commit sha; loaded the moving branch. Run `finbench data lock`.",
+            key(repo, revision),
+        )
+    return ds
+
+
+def require_columns(ds: Any, columns: Iterable[str], where: str) -> None:
+    """A one-line error naming the first missing column (a hub copy with another schema)."""
+    found = list(getattr(ds, "column_names", None) or [])
+    for col in columns:
+        if col not in found:
+            raise DataError(f"{where}: missing field {col!r} (found {found})")
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+
+def hub_sources() -> dict[str, dict[str, str]]:
+    """Every hub source the repo declares: tasks' `metadata.source.hub` and mixtures' `dataset.hub`.
+
+    {repo@revision: {"path", "revision", "used_by"}}, sorted by key.
+    """
+    from finbench import tasks as T
+
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(hub: Any, user: str) -> None:
+        if isinstance(hub, dict) and isinstance(hub.get("path"), str):
+            rev = str(hub.get("revision", "main"))
+            if SHA_RE.match(rev):
+                return  # already pinned in place
+            entry = found.setdefault(
+                key(hub["path"], rev), {"path": hub["path"], "revision": rev, "used_by": []}
+            )
+            if user not in entry["used_by"]:
+                entry["used_by"].append(user)
+
+    for info in T.discover().values():
+        add(info.source.get("hub"), f"task {info.name}")
+    for path in sorted(settings.mixtures_dir().glob("*.yaml")):
+        try:
+            mix = read_yaml(path)
+        except DataError as err:
+            log.warning("skipping %s: %s", path, err)
+            continue
+        for comp_name, comp in (mix.get("components") or {}).items():
+            ds = comp.get("dataset") if isinstance(comp, dict) else None
+            if isinstance(ds, dict):
+                hub = ds.get("hub")
+                add({"path": hub} if isinstance(hub, str) else hub, f"mixture {path.stem}.{comp_name}")
+    return {k: found[k] for k in sorted(found)}
+
+
+def resolve_sha(repo: str, revision: str) -> str:
+    """The commit sha `revision` of dataset `repo` points at now (needs the hub)."""
+    from huggingface_hub import HfApi
+
+    info = HfApi().dataset_info(repo, revision=revision)
+    sha = getattr(info, "sha", None)
+    if not isinstance(sha, str) or not SHA_RE.match(sha):
+        raise DataError(f"hub dataset {key(repo, revision)}: the hub returned no commit sha ({sha!r})")
+    return sha
+
+
+LOCK_HEADER = """\
+# Hub revisions pinned to commit shas. Written by `finbench data lock` (or `make data-lock`) on a
+# machine with hub access; commit the result. Every hub load uses `sha` for its repo@revision, and
+# mixture manifests record it; a mirror (FINBENCH_HUB_MIRROR) should be a copy at these shas.
+# `sha: null` means not resolved yet: that source loads its moving branch and warns once.
+"""
+
+
+def write_lock(
+    sources: dict[str, dict[str, Any]], resolved: dict[str, str | None], path: Path | None = None
+) -> Path:
+    import yaml
+
+    path = path or lock_path()
+    body = {
+        "resolved": all(resolved.get(k) for k in sources),
+        "sources": {k: {"sha": resolved.get(k), "used_by": list(v["used_by"])} for k, v in sources.items()},
+    }
+    text = LOCK_HEADER + yaml.safe_dump(body, sort_keys=False, width=100)
+    return write_atomic(path, text)
+
+
+def lock(
+    path: Path | None = None, resolver: Callable[[str, str], str] = resolve_sha
+) -> tuple[Path, list[str]]:
+    """Resolve every hub source to its commit sha and write the lock. Returns (path, errors)."""
+    sources = hub_sources()
+    resolved: dict[str, str | None] = {}
+    errors = []
+    for k, src in sources.items():
+        try:
+            resolved[k] = resolver(src["path"], src["revision"])
+        except Exception as err:  # one unreachable repo must not hide the others
+            resolved[k] = None
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            errors.append(f"{k}: {type(err).__name__}: {first[:200]}")
+    return write_lock(sources, resolved, path), errors

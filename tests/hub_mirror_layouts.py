@@ -1,0 +1,303 @@
+"""Build a hub-shaped mirror (FINBENCH_HUB_MIRROR) with every dataset in its real hub layout.
+
+Layouts, column names and types as the hub serves them (dataset cards, stored listings; see
+/tasks/*/README.md "Source"): parquet-branch trees without README, main branches with README
+`configs:`, CSV pairs whose split names come from the file names, the turn-level ConvFinQA JSON,
+OpenOrca's two root parquet files. Row contents are synthetic; `sizes` sets how many.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import datasets
+from datasets import ClassLabel, Features, Sequence, Value
+
+PARQUET = "@refs/convert/parquet"
+SMALL = {
+    "fpb": 24,
+    "tfns": (12, 6),
+    "topic": (14, 6),
+    "fiqa": (10, 3, 4),
+    "headline": (16, 5),
+    "ner": (6, 3, 4),
+    "finqa": (6, 3, 3),
+    "convfinqa": (5, 3),  # conversations (3 turns each)
+    "financebench": 12,
+    "openorca": (5, 7),
+    "orcamath": 9,
+}
+FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
+    "fpb": 4846,
+    "tfns": (9543, 2388),
+    "topic": (17000, 4107),
+    "fiqa": (822, 117, 234),
+    "headline": (8456, 2114),
+    "ner": (6, 3, 4),
+    "finqa": (6251, 883, 1147),
+    "convfinqa": None,  # set by turn counts below
+    "financebench": 150,
+    "openorca": (5, 7),
+    "orcamath": 9,
+}
+FULL_CONVFINQA_TURNS = (11104, 1490)
+HEADLINE_FLAGS = (
+    "Price Direction Up",
+    "Price Direction Constant",
+    "Price Direction Down",
+    "Asset Comparision",
+    "Past Information",
+    "Future Information",
+)
+TNER_LABELS = ("O", "B-PER", "B-LOC", "B-ORG", "B-MISC", "I-PER", "I-LOC", "I-ORG", "I-MISC")
+
+
+def _parquet(path: Path, rows: dict, features: Features | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(path))
+
+
+def _readme(folder: Path, yaml_body: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text(f"---\n{yaml_body.strip()}\n---\n# mirror test copy\n", encoding="utf-8")
+
+
+def _csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def fpb(root: Path, n: int) -> None:
+    """Parquet branch: sentences_{50,66,75,all}agree/train/0000.parquet, no README, ClassLabel."""
+    feats = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "neutral", "positive"])})
+    base = root / f"takala/financial_phrasebank{PARQUET}"
+    for level, count in (("50", n), ("66", n - 4), ("75", n - 8), ("all", n // 2)):
+        _parquet(
+            base / f"sentences_{level}agree/train/0000.parquet",
+            {"sentence": [f"Agree{level} sentence {i} about profit." for i in range(count)], "label": [i % 3 for i in range(count)]},
+            feats,
+        )
+
+
+def twitter(root: Path, repo: str, prefix: str, sizes: tuple[int, int], labels: int) -> None:
+    for split, n in (("train", sizes[0]), ("valid", sizes[1])):
+        _csv(
+            root / repo / f"{prefix}_{split}.csv",
+            ["text", "label"],
+            [[f"$TICK {prefix} {split} tweet {i} https://t.co/x", i % labels] for i in range(n)],
+        )
+
+
+def fiqa(root: Path, sizes: tuple[int, int, int]) -> None:
+    base = root / "TheFinAI/fiqa-sentiment-classification/data"
+    for split, n in zip(("train", "valid", "test"), sizes, strict=True):
+        _parquet(
+            base / f"{split}-00000-of-00001-5f1e3a.parquet",
+            {
+                "_id": [f"{split}{i}" for i in range(n)],
+                "sentence": [f"FiQA {split} sentence {i} on $AAPL" for i in range(n)],
+                "target": ["AAPL"] * n,
+                "aspect": ["Stock/Price Action"] * n,
+                "score": [(-0.6, 0.0, 0.5)[i % 3] for i in range(n)],
+                "type": ["headline" if i % 2 else "post" for i in range(n)],
+            },
+        )
+
+
+def headline(root: Path, sizes: tuple[int, int]) -> None:
+    base = root / "SaguaroCapital/sentiment-analysis-in-commodity-market-gold"
+    _readme(
+        base,
+        """
+license: cc-by-nc-nd-4.0
+configs:
+  - config_name: default
+    data_files:
+      - split: train
+        path: data/train-*
+      - split: test
+        path: data/test-*
+""",
+    )
+    for split, n in (("train", sizes[0]), ("test", sizes[1])):
+        rows: dict = {
+            "Dates": ["28-01-2016"] * n,
+            "URL": ["http://example.com"] * n,
+            "News": [f"gold {split} headline {i} rises" for i in range(n)],
+        }
+        for j, col in enumerate(HEADLINE_FLAGS):
+            rows[col] = [(i + j) % 2 for i in range(n)]
+        rows["Price Sentiment"] = ["positive"] * n
+        _parquet(base / f"data/{split}-00000-of-00001.parquet", rows)
+
+
+def ner(root: Path, sizes: tuple[int, int, int]) -> None:
+    """Parquet branch of the script-based tner/fin (unconfirmed): one config folder, int tags."""
+    feats = Features({"tokens": Sequence(Value("string")), "tags": Sequence(Value("int32"))})
+    base = root / f"tner/fin{PARQUET}/fin"
+    for split, n in zip(("train", "validation", "test"), sizes, strict=True):
+        tokens = [["Mr", "John", "Smith", "of", "Acme", "Corp", f"s{split}{i}"] for i in range(n)]
+        tags = [[0, 1, 5, 0, 3, 7, 0] for _ in range(n)]
+        _parquet(base / f"{split}/0000.parquet", {"tokens": tokens, "tags": tags}, feats)
+
+
+TABLE = [["", "2019", "2018"], ["revenue", "$ 100", "$ 80"]]
+
+
+def finqa(root: Path, sizes: tuple[int, int, int], drop: str | None = None) -> None:
+    """rootsautomation/FinQA: README configs data/{train,validation,test}-*, flattened qa fields."""
+    base = root / "rootsautomation/FinQA"
+    _readme(
+        base,
+        """
+license: mit
+configs:
+  - config_name: default
+    data_files:
+      - split: train
+        path: data/train-*
+      - split: validation
+        path: data/validation-*
+      - split: test
+        path: data/test-*
+""",
+    )
+    for split, n in zip(("train", "validation", "test"), sizes, strict=True):
+        rows = {
+            "id": [f"ABC/2019/page_{i}.pdf-{split}" for i in range(n)],
+            "filename": [f"ABC/2019/page_{i}.pdf" for i in range(n)],
+            "pre_text": [[f"pre text {i}."] for i in range(n)],
+            "post_text": [["post text."] for _ in range(n)],
+            "table": [TABLE for _ in range(n)],
+            "table_ori": [TABLE for _ in range(n)],
+            "question": [f"what was the change in revenue ({split} {i})?" for i in range(n)],
+            "answer": ["20"] * n,
+            "exe_ans": ["20.0"] * n,
+            "explanation": [""] * n,
+            "program": ["subtract(100, 80)"] * n,
+            "program_re": ["subtract(100, 80)"] * n,
+            "gold_inds": ["{}"] * n,
+        }
+        if drop:
+            rows.pop(drop)
+        _parquet(base / f"data/{split}-00000-of-00001.parquet", rows)
+
+
+CONV_TURNS = (
+    ("what was revenue in 2019?", "100", 100.0),
+    ("and in 2018?", "80", 80.0),
+    ("what was the change?", "subtract(100, 80)", 20.0),
+)
+
+
+def convfinqa_entries(split: str, turns_total: int) -> list[dict]:
+    """Turn-level entries: one per turn, each repeating its conversation, id `<conv>_<turn>`."""
+    out, c = [], 0
+    while len(out) < turns_total:
+        n_turns = min(len(CONV_TURNS), turns_total - len(out))
+        conv = f"Single_ABC/2019/page_{c}.pdf-{split}"
+        questions = [q for q, _, _ in CONV_TURNS[:n_turns]]
+        for t in range(n_turns):
+            out.append(
+                {
+                    "id": f"{conv}_{t}",
+                    "filename": f"ABC/2019/page_{c}.pdf",
+                    "pre_text": [f"pre text of conversation {c}."],
+                    "post_text": ["post text."],
+                    "table_ori": TABLE,
+                    "table": TABLE,
+                    "annotation": {
+                        "dialogue_break": questions,
+                        "turn_program": [p for _, p, _ in CONV_TURNS[:n_turns]],
+                        "exe_ans_list": [a for _, _, a in CONV_TURNS[:n_turns]],
+                        "cur_dial": questions[: t + 1],
+                        "cur_program": CONV_TURNS[t][1],
+                        "exe_ans": CONV_TURNS[t][2],
+                        "turn_ind": t,
+                        "cur_type": "number_selection",
+                    },
+                }
+            )
+        c += 1
+    return out
+
+
+def convfinqa(root: Path, turns: tuple[int, int]) -> None:
+    base = root / "AdaptLLM/ConvFinQA"
+    _readme(
+        base,
+        """
+configs:
+- config_name: ConvFinQA
+  data_files:
+  - split: train
+    path: train_turn.json
+  - split: validation
+    path: dev_turn.json
+""",
+    )
+    for name, split, n in (("train_turn.json", "train", turns[0]), ("dev_turn.json", "dev", turns[1])):
+        (base / name).write_text(json.dumps(convfinqa_entries(split, n), indent=1), encoding="utf-8")
+
+
+def financebench(root: Path, n: int) -> None:
+    base = root / "PatronusAI/financebench"
+    base.mkdir(parents=True, exist_ok=True)
+    with (base / "financebench_merged.jsonl").open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            rec = {
+                "financebench_id": f"financebench_id_{i:05d}",
+                "company": "3M",
+                "doc_name": "3M_2018_10K",
+                "question_type": "metrics-generated",
+                "question": f"What is the FY2018 capital expenditure amount (question {i})?",
+                "answer": "$1577.00",
+                "evidence": [{"evidence_text": "Purchases of PP&E 1,577", "doc_name": "3M_2018_10K"}],
+            }
+            fh.write(json.dumps(rec) + "\n")
+
+
+def openorca(root: Path, sizes: tuple[int, int]) -> None:
+    """Two root parquet files (both load as train) beside a README without `configs:`."""
+    base = root / "Open-Orca/OpenOrca"
+    _readme(base, "license: mit\ntask_categories:\n- text-generation")
+    for name, n in (("1M-GPT4-Augmented.parquet", sizes[0]), ("3_5M-GPT3_5-Augmented.parquet", sizes[1])):
+        _parquet(
+            base / name,
+            {
+                "id": [f"{name[:2]}.{i}" for i in range(n)],
+                "system_prompt": ["You are an AI assistant."] * n,
+                "question": [f"Question {i} of {name}?" for i in range(n)],
+                "response": [f"Answer {i}." for i in range(n)],
+            },
+        )
+
+
+def orcamath(root: Path, n: int) -> None:
+    base = root / "microsoft/orca-math-word-problems-200k"
+    _readme(base, "license: mit\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*")
+    _parquet(
+        base / "data/train-00000-of-00001.parquet",
+        {"question": [f"What is {i} + 1?" for i in range(n)], "answer": [f"{i + 1}" for i in range(n)]},
+    )
+
+
+def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int] | None = None) -> Path:
+    s = dict(SMALL, **(sizes or {}))
+    fpb(root, s["fpb"])
+    twitter(root, "zeroshot/twitter-financial-news-sentiment", "sent", s["tfns"], 3)
+    twitter(root, "zeroshot/twitter-financial-news-topic", "topic", s["topic"], 20)
+    fiqa(root, s["fiqa"])
+    headline(root, s["headline"])
+    ner(root, s["ner"])
+    finqa(root, s["finqa"])
+    convfinqa(root, convfinqa_turns or (3 * s["convfinqa"][0], 3 * s["convfinqa"][1]))
+    financebench(root, s["financebench"])
+    openorca(root, s["openorca"])
+    orcamath(root, s["orcamath"])
+    return root

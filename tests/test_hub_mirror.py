@@ -1,0 +1,328 @@
+"""The hub path, tested offline: every task's `read_hub` and every mixture dataset, read through
+real `datasets.load_dataset` from a mirror laid out as the hub serves each repo (hub_mirror_layouts).
+
+Each layout test fails on the loaders before issue 10: FPB asked for a config the parquet branch
+does not have, Headline read an instruction dataset, ConvFinQA read turn files as conversations,
+FinQA pointed at a script-only repo, and no load could use a mirror at all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+from pathlib import Path
+
+import datasets
+import hub_mirror_layouts as L
+import pytest
+
+from finbench import data as D
+from finbench import data_check
+from finbench import hub as H
+from finbench import tasks as T
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory) -> Path:
+    return L.build(tmp_path_factory.mktemp("mirror"))
+
+
+@pytest.fixture
+def on_mirror(mirror, monkeypatch, tmp_path) -> Path:
+    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(mirror))
+    monkeypatch.setenv("FINBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    return mirror
+
+
+def utils(task: str):
+    path = ROOT / "tasks" / task / "utils.py"
+    spec = importlib.util.spec_from_file_location(f"hubtest_{task}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def source(task: str) -> dict:
+    return T.get_info(task).source["hub"]
+
+
+def meta(task: str) -> dict:
+    return dict(T.get_info(task).config["metadata"])
+
+
+# --- one test per layout ----------------------------------------------------------------------
+
+
+def test_mirror_folder_layout_is_repo_or_repo_at_branch(tmp_path):
+    assert H.mirror_folder(tmp_path, "org/name", "main") == tmp_path / "org/name"
+    assert H.mirror_folder(tmp_path, "org/name", "a" * 40) == tmp_path / "org/name"
+    assert H.mirror_folder(tmp_path, "org/name", "refs/convert/parquet") == tmp_path / "org/name@refs/convert/parquet"
+
+
+def test_fpb_reads_one_agreement_folder_of_the_parquet_branch(on_mirror):
+    hub = source("fpb")
+    assert hub["revision"] == "refs/convert/parquet"
+    up = utils("fpb").read_hub(hub["path"], hub["revision"], agree="50")
+    rows = up["train"]
+    assert len(rows) == L.SMALL["fpb"]  # not the four agreement levels merged
+    assert all(r["text"].startswith("Agree50 ") for r in rows)
+    assert [r["label"] for r in rows[:3]] == ["negative", "neutral", "positive"]  # ClassLabel ints
+    # Why data_dir: the branch as a plain tree merges every level into one split.
+    folder = on_mirror / "takala/financial_phrasebank@refs/convert/parquet"
+    merged = datasets.load_dataset(str(folder), split="train", cache_dir=str(on_mirror.parent / "c"))
+    assert len(merged) > len(rows)
+    with pytest.raises(D.DataError, match="no folder 'sentences_99agree'"):
+        utils("fpb").read_hub(hub["path"], hub["revision"], agree="99")
+
+
+def test_tfns_and_topic_csv_pairs(on_mirror):
+    tf = utils("tfns").read_hub(**source("tfns"))
+    assert {k: len(v) for k, v in tf.items()} == {"train": 12, "validation": 6}
+    assert [r["label"] for r in tf["train"][:3]] == ["negative", "positive", "neutral"]  # 0 Bearish 1 Bullish
+    labels = meta("twitter_topic")["labels"]
+    tp = utils("twitter_topic").read_hub(**source("twitter_topic"), labels=labels)
+    assert {k: len(v) for k, v in tp.items()} == {"train": 14, "validation": 6}
+    assert tp["train"][5]["label"] == labels[5]
+
+
+def test_fiqa_pools_the_three_hub_splits(on_mirror):
+    up = utils("fiqa_sa").read_hub(**source("fiqa_sa"), thresholds=(-0.1, 0.1))
+    assert len(up["train"]) == sum(L.SMALL["fiqa"])
+    assert {r["label"] for r in up["train"]} == {"negative", "neutral", "positive"}
+
+
+def test_headline_reads_both_splits_of_the_raw_column_copy(on_mirror):
+    hub = source("headline")
+    assert hub["path"] == "SaguaroCapital/sentiment-analysis-in-commodity-market-gold"
+    up = utils("headline").read_hub(**hub, questions=meta("headline")["questions"])
+    assert len(up["train"]) == sum(L.SMALL["headline"])
+    assert any("test headline" in r["text"] for r in up["train"])
+
+
+def test_headline_instruction_copy_is_a_one_line_error(on_mirror, monkeypatch, tmp_path):
+    # FinGPT/fingpt-headline (the old source) is instruction-formatted: name the missing column.
+    base = tmp_path / "m" / "FinGPT/fingpt-headline"
+    L._readme(base, "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n"
+                    "  - split: test\n    path: data/test-*")
+    for split in ("train", "test"):
+        L._parquet(base / f"data/{split}-00000-of-00001.parquet",
+                   {"instruction": ["Does the news headline talk about price?"], "input": ["gold up"], "output": ["Yes"]})
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "m"))
+    with pytest.raises(D.DataError) as err:
+        utils("headline").read_hub("FinGPT/fingpt-headline", "main", questions=meta("headline")["questions"])
+    assert "missing field 'News'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_ner_parquet_branch(on_mirror):
+    from eval_plugins import ner as NER
+
+    up = NER.hub_sentence_splits(**source("ner"))
+    assert {k: len(v) for k, v in up.items()} == {"train": 6, "dev": 3, "test": 4}
+    assert up["train"][0]["tags"][:3] == ["O", "I-PER", "I-PER"]
+
+
+def test_finqa_parquet_copy_and_missing_field(on_mirror, monkeypatch, tmp_path):
+    hub = source("finqa")
+    up = utils("finqa").read_hub(**hub)
+    assert {k: len(v) for k, v in up.items()} == {"train": 6, "dev": 3, "test": 3}
+    row = up["test"][0]
+    assert row["program_ok"] and row["label"] == "20" and "revenue" in row["text"]
+    L.finqa(tmp_path / "m", (2, 1, 1), drop="exe_ans")
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "m"))
+    with pytest.raises(D.DataError) as err:
+        utils("finqa").read_hub(**hub)
+    assert "missing field 'exe_ans'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_convfinqa_turn_files_grouped_by_conversation(on_mirror):
+    mod = utils("convfinqa")
+    up = mod.read_hub(**source("convfinqa"))
+    n_train, n_dev = (3 * n for n in L.SMALL["convfinqa"])
+    assert {k: len(v) for k, v in up.items()} == {"train": n_train, "dev": n_dev}  # one row per turn
+    ids = [r["id"] for r in up["train"]]
+    assert len(ids) == len(set(ids))
+    first = [r for r in up["train"] if r["conversation"] == up["train"][0]["conversation"]]
+    assert [r["turn"] for r in first] == [0, 1, 2]
+    assert first[2]["history"].startswith("Question: what was revenue in 2019?\nAnswer: 100\n")
+    assert first[2]["label"] == "20" and all(r["program_ok"] for r in first)
+    # Read as conversations (the old loader), each turn entry would expand its whole conversation.
+    entries = json.loads((on_mirror / "AdaptLLM/ConvFinQA/train_turn.json").read_text())
+    assert len(mod.read_records(entries, "x")) > n_train
+    split = mod.make_splits(up, 0.4)
+    train_convs = {r["conversation"] for r in split["train"]}
+    assert train_convs and not train_convs & {r["conversation"] for r in split["dev"]}
+
+
+def test_convfinqa_incomplete_conversation_is_an_error():
+    entries = L.convfinqa_entries("dev", 3)[:2]  # turn 2 of the conversation missing
+    with pytest.raises(D.DataError, match="has turns \\[0, 1\\] but 3 questions"):
+        utils("convfinqa").conversations_from_turns(entries, "hub x")
+
+
+def test_financebench_jsonl(on_mirror):
+    up = utils("financebench").read_hub(**source("financebench"))
+    assert len(up["train"]) == L.SMALL["financebench"]
+    assert up["train"][0]["label"] == "$1577.00" and "1,577" in up["train"][0]["evidence"]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_openorca_two_root_parquet_files_and_orca_math(on_mirror, streaming):
+    oo = H.load_dataset("Open-Orca/OpenOrca", revision="main", split="train", streaming=streaming)
+    rows = list(oo)
+    assert len(rows) == sum(L.SMALL["openorca"])  # both files, as train
+    assert set(rows[0]) == {"id", "system_prompt", "question", "response"}
+    om = H.load_dataset("microsoft/orca-math-word-problems-200k", revision="main", split="train", streaming=streaming)
+    assert len(list(om)) == L.SMALL["orcamath"]
+
+
+def test_every_task_loads_through_lm_eval_from_the_mirror(on_mirror):
+    tm = T.task_manager_for(["fpb", "convfinqa"])
+    loaded = tm.load(["fpb", "convfinqa"])["tasks"]
+    fpb = T.split_docs(loaded["fpb"], "test")
+    assert fpb and all(d["text"].startswith("Agree50 ") for d in fpb)
+    assert T.split_docs(loaded["convfinqa"], "test")[0]["id"].endswith("#0")
+
+
+def test_demo_mixture_builds_from_the_mirror(on_mirror, tmp_path):
+    from finbench import mixtures as M
+
+    res = M.build("demo", tmp_path / "out", progress=False)
+    manifest = json.loads(res.manifest.read_text())
+    comps = manifest["components"]
+    assert res.summary["rows"] > 0
+    text = json.dumps(manifest)
+    assert "Open-Orca/OpenOrca" in text and str(on_mirror) in text  # the mirror is recorded
+    assert comps
+
+
+def test_missing_mirror_folder_is_one_line(on_mirror, monkeypatch, tmp_path):
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "empty"))
+    with pytest.raises(D.DataError) as err:
+        utils("tfns").read_hub(**source("tfns"))
+    msg = str(err.value)
+    assert "zeroshot/twitter-financial-news-sentiment" in msg and "FINBENCH_HUB_MIRROR" in msg and "\n" not in msg
+
+
+# --- data check -------------------------------------------------------------------------------
+
+
+def test_data_check_small_mirror_fails_with_counts(on_mirror, capsys):
+    rc = data_check.run(external=True)
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAIL  takala/financial_phrasebank@refs/convert/parquet  [fpb]  train 24 (expected 4,846)" in out
+    assert "PASS  Open-Orca/OpenOrca@main" in out
+
+
+def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
+    mirror = L.build(tmp_path / "full", L.FULL, L.FULL_CONVFINQA_TURNS)
+    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(mirror))
+    monkeypatch.setenv("FINBENCH_CACHE", str(tmp_path / "cache"))
+    rc = data_check.run()
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    for line in (
+        "train 4,846",
+        "train 9,543, validation 2,388",
+        "total 21,107",
+        "[fiqa_sa]  train 1,173",
+        "[financebench]  train 150",
+        "train 6,251, dev 883, test 1,147",
+        "train 11,104, dev 1,490",
+        "[headline]  train 10,570",
+    ):
+        assert line in out, (line, out)
+    assert out.count("PASS") == 10 and "INFO  tner/fin" in out
+
+
+def test_data_check_on_raw_files_loads_and_does_not_compare(fixture_data, capsys):
+    rc = data_check.run()
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "OK    raw financial_phrasebank/  [fpb]  loaded train 48 (raw files: not compared; the full hub" in out
+    assert "FAIL" not in out
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+
+class _Info:
+    def __init__(self, sha: str) -> None:
+        self.sha = sha
+
+
+def test_data_lock_resolves_every_source_and_loads_use_the_sha(monkeypatch, tmp_path, capsys):
+    import huggingface_hub
+
+    asked = []
+
+    def dataset_info(self, repo_id, revision=None, **_):
+        asked.append((repo_id, revision))
+        return _Info(format(abs(hash((repo_id, revision))) % (1 << 160), "040x"))
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
+    lock_file = tmp_path / "data.lock.yaml"
+    from finbench import cli
+
+    assert cli.main(["data", "lock", "--lock-file", str(lock_file)]) == 0
+    locked = H.read_lock(lock_file)
+    assert set(locked) == set(H.hub_sources())
+    assert ("takala/financial_phrasebank", "refs/convert/parquet") in asked
+    assert all(H.SHA_RE.match(e["sha"]) for e in locked.values())
+    assert "resolved: true" in lock_file.read_text()
+
+    monkeypatch.setattr(H, "lock_path", lambda: lock_file)
+    monkeypatch.delenv("FINBENCH_HUB_MIRROR", raising=False)
+    calls = []
+    H.load_dataset("AdaptLLM/ConvFinQA", revision="main", split="train", loader=lambda *a, **k: calls.append((a, k)))
+    assert calls[0][1]["revision"] == locked["AdaptLLM/ConvFinQA@main"]["sha"]
+    rec = H.record({"path": "AdaptLLM/ConvFinQA", "revision": "main"})
+    assert rec["sha"] == locked["AdaptLLM/ConvFinQA@main"]["sha"]
+
+
+def test_data_lock_reports_unreachable_sources(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    def dataset_info(self, repo_id, revision=None, **_):
+        raise huggingface_hub.errors.OfflineModeIsEnabled("offline")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
+    from finbench import cli
+
+    assert cli.main(["data", "lock", "--lock-file", str(tmp_path / "l.yaml")]) == 1
+    assert "resolved: false" in (tmp_path / "l.yaml").read_text()
+
+
+def test_shipped_lock_lists_every_hub_source():
+    locked = H.read_lock()
+    assert set(locked) == set(H.hub_sources()), "run `finbench data lock` (or add the new source as sha: null)"
+
+
+def test_unlocked_source_warns_once(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(H, "lock_path", lambda: tmp_path / "absent.yaml")
+    monkeypatch.delenv("FINBENCH_HUB_MIRROR", raising=False)
+    monkeypatch.setattr(H, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="finbench.hub"):
+        for _ in range(2):
+            H.load_dataset("org/name", revision="main", loader=lambda *a, **k: None)
+    assert sum("not locked" in r.message for r in caplog.records) == 1
+
+
+def test_offline_hub_load_is_one_line_naming_both_ways_out(monkeypatch, tmp_path):
+    monkeypatch.delenv("FINBENCH_HUB_MIRROR", raising=False)
+    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(D.DataError) as err:
+        H.load_dataset("finbench-test/never-cached", revision="main", split="train")
+    msg = str(err.value)
+    assert "finbench-test/never-cached" in msg and "FINBENCH_DATA_DIR" in msg and "FINBENCH_HUB_MIRROR" in msg
+    assert "\n" not in msg

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,15 +72,59 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: cannot read as JSON: {err}") from err
 
 
+def _unique_key_loader():
+    """A SafeLoader that refuses a mapping key given twice (plain YAML keeps the last silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+        # Only the keys written in this mapping count: overriding a key merged in with `<<` is fine.
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base constructor reports unhashable keys with their position
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return UniqueKeyLoader
+
+
+class DuplicateKeyError(Exception):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(f"line {line}: duplicate key {key!r} (first given on line {first})")
+        self.key, self.line, self.first = key, line, first
+
+
 def read_yaml(path: Path, error: type[Exception] = DataError, *, mapping: bool = True) -> Any:
-    """Our own YAML files (recipes, mixtures, sweeps), with `yaml.safe_load` and a clear error."""
+    """Our own YAML files (recipes, mixtures, designs, sweeps): safe loading, no duplicate keys,
+    and a clear error naming the file (and line)."""
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise error(f"{path}: missing") from err
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read as YAML: {err}") from err
+    try:
+        data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
+    except DuplicateKeyError as err:
+        raise error(
+            f"{path}:{err.line}: duplicate key {err.key!r} (first given on line {err.first}); "
+            "YAML would silently keep only the last value"
+        ) from err
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as err:
         raise error(f"{path}: cannot read as YAML: {err}") from err
     if mapping and not isinstance(data, dict):
         raise error(f"{path}: expected a mapping at the top level, got {type(data).__name__}")

@@ -28,6 +28,7 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -43,6 +44,7 @@ from typing import Any
 
 from finbench import recipes as R
 
+log = logging.getLogger(__name__)
 RUNS_DIR_ENV = "FINBENCH_RUNS_DIR"
 DONE = "DONE.json"
 TOKENIZER_FILES = (
@@ -278,6 +280,8 @@ def subprocess_env(recipe: R.Recipe, base_model: str) -> dict[str, str]:
 def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     """Validate everything and compile; builds the mixture and builtin models (cached)."""
     recipe = R.load(name_or_path)
+    for warning in R.check_references(recipe):
+        log.warning(warning)
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)

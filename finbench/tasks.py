@@ -212,3 +212,24 @@ def unknown_task_names(names: list[str]) -> dict[str, str]:
         return {}
     known = ours | builtin_task_names()
     return {n: did_you_mean(n, sorted(ours)) or did_you_mean(n, sorted(known)) for n in rest if n not in known}
+
+
+def evaluation_prompt(task, doc: dict[str, Any], chat_template, seed: int = 1234) -> str:
+    """The prompt the model is given for `doc` when `finbench eval` scores it, built by lm-eval's own
+    `fewshot_context` with the settings `finbench.evaluate` uses (chat template applied, few-shot
+    examples as turns): the system prompt (task description), the chat markup, the question and the
+    answer prefix (`gen_prefix`) the model continues. No gold answer.
+
+    `chat_template(messages, add_generation_prompt=True) -> str` renders a conversation, as lm-eval's
+    model classes do (`HFLM.apply_chat_template`).
+    """
+    task.set_fewshot_seed(seed=seed)
+    return task.fewshot_context(
+        doc,
+        num_fewshot=task.config.num_fewshot or 0,
+        system_instruction=None,
+        apply_chat_template=True,
+        fewshot_as_multiturn=True,
+        chat_template=chat_template,
+        gen_prefix=task.doc_to_prefix(doc),
+    )

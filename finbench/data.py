@@ -160,7 +160,10 @@ def finite_gold(value: Any, where: str) -> Any:
         except ValueError:
             raise DataError(f"{where}: exe_ans {value!r} is neither a number nor yes/no") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
     else:
         raise DataError(f"{where}: exe_ans must be a number or yes/no, got {value!r}")
     if not math.isfinite(number):

@@ -123,8 +123,11 @@ def test_bad_recipe_value_fails_dry_run_with_one_line(case, tmp_path, capsys, mo
     assert not (tmp_path / "runs").exists()  # refused before any work (no mixture, no run folder)
 
 
-def test_registries_accept_real_names(tmp_path):
+def test_registries_accept_real_names(tmp_path, tiny_llama):
     from finbench import recipes as R
+
+    local = R.model_module_names(str(tiny_llama))  # a local folder: from its config.json
+    assert any(m.endswith(".self_attn.q_proj") for m in local)
 
     assert {"cosine", "linear", "constant_with_warmup", "one_cycle", "rex"} <= R.lr_scheduler_names()
     assert {"adamw_torch", "adamw_torch_fused", "sgd", "optimi_adamw", "muon"} <= R.optimizer_names()
@@ -142,10 +145,9 @@ def test_registries_accept_real_names(tmp_path):
         R.check_references(R.load(path))
 
 
-def test_lora_modules_of_an_uncached_hub_model_are_left_to_load_time(tmp_path, monkeypatch):
+def test_lora_modules_of_an_uncached_hub_model_are_left_to_load_time(tmp_path):
     from finbench import recipes as R
 
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     text = (ROOT / "recipes" / "tiny_cpu.yaml").read_text()
     text = text.replace("builtin:tiny-llama", "example-org/not-cached-model")
     text = text.replace("  lora_target_linear: true\n", "  lora_target_modules: [q_proj]\n")
@@ -236,7 +238,7 @@ def _set_gold(path, task, value):
 
 
 @pytest.mark.parametrize("task", ["finqa", "convfinqa"])
-@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "abc", None, [1]])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "abc", "1e999", 10**400, None, [1]])
 def test_a_gold_no_model_can_match_is_named_with_its_record(task, value, data_copy):
     from finbench import tasks as T
 

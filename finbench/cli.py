@@ -62,6 +62,8 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     from finbench import tasks as T
 
+    if (args.chat_template or args.model) and not args.prompt:
+        raise ValueError("--chat-template and --model choose how --prompt renders; add --prompt")
     task = T.load_task(args.task)
     docs = T.split_docs(task, args.split)
     if args.limit is not None:

@@ -9,7 +9,9 @@ path, and finally the compiled config through Axolotl's own validator. Then:
       axolotl.yaml             the complete compiled Axolotl config (absolute paths)
       mixture.manifest.json    the manifest of the mixture it trains on
       logs/preprocess.log      `axolotl preprocess` output
-      logs/train.log           `axolotl train` output (appended across resumed attempts)
+      logs/train.log           `axolotl train` output, written by Axolotl itself and appended
+                               per attempt (`===== attempt N` header), so a killed attempt's
+                               output survives
       output/                  Axolotl's output_dir: checkpoints, final model or LoRA adapter
       output/merged/           LoRA/QLoRA: merged model with the TRAINED tokenizer + chat template
       DONE.json                written last: what was trained, where the model is
@@ -17,7 +19,8 @@ path, and finally the compiled config through Axolotl's own validator. Then:
 
 A finished run (DONE.json for the same compiled config) is a no-op unless --force. An unfinished
 run resumes from its last checkpoint (Axolotl's `auto_resume_from_checkpoints`). A finished or
-half-finished run of a DIFFERENT config is refused unless --force, so results never mix.
+half-finished run of a DIFFERENT config is refused unless --force, so results never mix. Axolotl
+runs in its own process group and dies with `finbench train`, even when that is killed with -9.
 Tokenised data is cached under runs/_prepared/<mixture content hash>/ (Axolotl's own cache key
 ignores file contents).
 """
@@ -44,7 +47,7 @@ from typing import Any
 
 from finbench import recipes as R
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 RUNS_DIR_ENV = "FINBENCH_RUNS_DIR"
 DONE = "DONE.json"
 TOKENIZER_FILES = (
@@ -281,7 +284,7 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     """Validate everything and compile; builds the mixture and builtin models (cached)."""
     recipe = R.load(name_or_path)
     for warning in R.check_references(recipe):
-        log.warning(warning)
+        logger.warning(warning)
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
@@ -399,13 +402,17 @@ def _run_logged(
             env=env,
             preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 (setsid + prctl only)
         )
-    watchdog = subprocess.Popen(
-        [sys.executable, "-c", _WATCHDOG, str(proc.pid), str(grace)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    try:
+        watchdog: subprocess.Popen | None = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(proc.pid), str(grace)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as err:  # the trainer itself still dies with us (PR_SET_PDEATHSIG)
+        logger.warning("no watchdog for the trainer's process group: %s", err)
+        watchdog = None
     # SIGTERM / SIGHUP (a scheduler's stop, `kill`, a closed terminal) must stop the training
     # tree too, not orphan it.
     previous: dict[int, Any] = {}
@@ -458,8 +465,10 @@ def _follow(proc: subprocess.Popen, log: Path, start: int) -> int:
                 time.sleep(0.2)
 
 
-def _release(watchdog: subprocess.Popen) -> None:
+def _release(watchdog: subprocess.Popen | None) -> None:
     """Tell the watchdog the trainer is finished (or already stopped) and let it exit."""
+    if watchdog is None:
+        return
     try:
         assert watchdog.stdin is not None
         watchdog.stdin.write(b"done")

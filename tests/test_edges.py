@@ -531,3 +531,5 @@ def test_train_messages_view_carries_the_gold(fixture_data, capsys):
     assert cli.main(["data", "fpb", "--limit", "2", "--train-messages"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert all(r["messages"][-1]["content"] == f"The sentiment is {r['label']}" for r in rows)
+    assert cli.main(["data", "fpb", "--chat-template", "chatml"]) == 2  # only meaningful with --prompt
+    assert "add --prompt" in capsys.readouterr().err

@@ -89,17 +89,109 @@ DATA_ACTIONS = {"lock": _cmd_data_lock, "check": _cmd_data_check}
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.task in DATA_ACTIONS:  # `finbench data lock|check`; every other word names a task
         return DATA_ACTIONS[args.task](args)
+    if (args.chat_template or args.model) and not args.prompt:
+        raise ValueError("--chat-template and --model choose how --prompt renders; add --prompt")
     task = T.load_task(args.task)
     docs = T.split_docs(task, args.split)
     if args.limit is not None:
         docs = docs[: args.limit]
     out = sys.stdout
+    if args.prompt:
+        render, source = _chat_renderer(args.model, args.chat_template)
+        print(f"# {args.task} ({args.split}): evaluation prompts, {source}", file=sys.stderr)
+        for i, doc in enumerate(docs):
+            out.write(f"===== {args.task} {args.split} [{i}] id={doc.get('id')} {_answer_format(task, doc)}\n")
+            out.write(T.evaluation_prompt(task, doc, render) + "\n")
+        return 0
     for doc in docs:
         record = dict(doc)
-        if args.prompt:
+        if args.train_messages:
             record["messages"] = T.training_messages(task, doc)
         out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
     return 0
+
+
+def _answer_format(task, doc: dict) -> str:
+    """How the model's answer is taken: generation settings, or the scored choices."""
+    if task.config.output_type == "multiple_choice":
+        return f"(multiple_choice: {' | '.join(map(str, task.doc_to_choice(doc)))})"
+    kwargs = dict(task.config.generation_kwargs or {})
+    return f"({task.config.output_type}: until {kwargs.get('until')}, max_gen_toks {kwargs.get('max_gen_toks')})"
+
+
+def _chat_renderer(model: str | None, chat_template: str | None):
+    """(render(messages, add_generation_prompt) -> str, a description), as lm-eval's HF model
+    applies a chat template: the tokenizer of `model` (its own template unless `chat_template`),
+    or, without a model, the template alone (special tokens such as bos_token then render empty).
+    `chat_template`: an Axolotl template name, `tokenizer_default`, or a .jinja file."""
+    template, what = None, "the tokenizer's own chat template"
+    if chat_template and chat_template != "tokenizer_default":
+        template, what = _template_text(chat_template)
+    elif not model:
+        template, what = _template_text("chatml")
+    if model:
+        from transformers import AutoTokenizer
+
+        from finbench import recipes as R
+
+        folder = R.resolve_base_model(model)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        if template is not None:
+            tokenizer.chat_template = template
+        if not tokenizer.chat_template:
+            raise ValueError(f"model {model!r}: its tokenizer has no chat template; pass --chat-template")
+
+        def apply(messages: list[dict], add_generation_prompt: bool) -> str:
+            return tokenizer.apply_chat_template(
+                messages,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=not add_generation_prompt,
+            )
+
+        return _without_system_on_error(apply), f"{what}, tokenizer of {model}"
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    def apply_alone(messages: list[dict], add_generation_prompt: bool) -> str:
+        rendered, _ = render_jinja_template(
+            [messages],
+            chat_template=template,
+            add_generation_prompt=add_generation_prompt,
+            continue_final_message=not add_generation_prompt,
+            **{name: "" for name in ("bos_token", "eos_token", "pad_token", "unk_token")},
+        )
+        return rendered[0]
+
+    return _without_system_on_error(apply_alone), f"{what}, no tokenizer (special tokens empty; pass --model)"
+
+
+def _without_system_on_error(apply):
+    """lm-eval's HF model retries without the system turn when a template refuses one."""
+    import jinja2
+
+    def render(messages: list[dict], add_generation_prompt: bool = True) -> str:
+        try:
+            return apply(messages, add_generation_prompt)
+        except jinja2.exceptions.TemplateError:
+            return apply([m for m in messages if m["role"] != "system"], add_generation_prompt)
+
+    return render
+
+
+def _template_text(choice: str) -> tuple[str, str]:
+    from pathlib import Path
+
+    path = Path(choice).expanduser()
+    if path.suffix in (".jinja", ".j2") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: chat template file not found")
+        return path.read_text(encoding="utf-8"), f"chat template {path}"
+    from axolotl.utils.chat_templates import get_chat_template
+
+    try:
+        return get_chat_template(choice), f"Axolotl chat template {choice!r}"
+    except ValueError as err:
+        raise ValueError(f"--chat-template {choice!r}: {err}") from err
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -118,7 +210,27 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks-only", action="store_true", help="`data check`: skip the mixtures' datasets")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--prompt", action="store_true", help="add the rendered chat messages")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument(
+        "--prompt",
+        action="store_true",
+        help="print the EVALUATION prompt of each row as the model gets it (system prompt, chat "
+        "template, answer prefix; no gold answer)",
+    )
+    view.add_argument(
+        "--train-messages",
+        action="store_true",
+        help="add each row's training chat messages (with the gold answer) to the JSONL",
+    )
+    p.add_argument(
+        "--chat-template",
+        help="with --prompt: an Axolotl template name (chatml, phi_3, llama3, ...), "
+        "tokenizer_default, or a .jinja file (default: the --model tokenizer's own, else chatml)",
+    )
+    p.add_argument(
+        "--model", help="with --prompt: the model whose tokenizer renders the template (folder, "
+        "hub id in the local cache, or builtin:NAME)"
+    )
     p.set_defaults(func=_cmd_data)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -66,28 +67,97 @@ class Field:
     check: Any = None  # optional callable(value) -> error message or None
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be > 0"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "must be >= 0"
-
-
 def _fraction(value: Any) -> str | None:
     return None if 0 <= value < 1 else "must be in [0, 1)"
 
 
 def _epochs(value: Any) -> str | None:
     if value == "auto" or (
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 < value <= MAX_EPOCHS
     ):
         return None
-    return "must be a positive number or 'auto' (2 for mixtures of more than 3 datasets, else 3)"
+    return (
+        "must be a positive number or 'auto' "
+        f"(at most {MAX_EPOCHS}; auto: 2 for mixtures of more than 3 datasets, else 3)"
+    )
+
+
+def _between(low: float, high: float, *, low_open: bool = False) -> Any:
+    """A check: a finite number in [low, high] ((low, high] with `low_open`); states the bounds."""
+    def fmt(x: float) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
+    shown = f"{'>' if low_open else '>='} {fmt(low)} and <= {fmt(high)}"
+
+    def check(value: Any) -> str | None:
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            return f"must be {shown} (a finite number)"
+        return None
+
+    return check
+
+
+def _registry_check(what: str, names: Any) -> Any:
+    """A check against a registry of names (`names()` -> the names, or None where unavailable)."""
+
+    def check(value: Any) -> str | None:
+        known = names()
+        if known is None or value in known:
+            return None
+        shown = ", ".join(sorted(known))
+        return f"not a known {what}.{_did_you_mean(str(value), sorted(known))} Known: {shown}"
+
+    return check
+
+
+# Axolotl maps these two itself (axolotl/core/builders/base.py, `_configure_scheduler`); every
+# other name goes to transformers as `lr_scheduler_type`.
+AXOLOTL_SCHEDULERS = ("one_cycle", "rex")
+
+
+@functools.lru_cache(maxsize=1)
+def lr_scheduler_names() -> frozenset[str] | None:
+    """transformers' SchedulerType values plus Axolotl's own schedulers; None without them."""
+    try:
+        from transformers.trainer_utils import SchedulerType
+    except ImportError:  # pragma: no cover
+        return None
+    return frozenset(s.value for s in SchedulerType) | frozenset(AXOLOTL_SCHEDULERS)
+
+
+@functools.lru_cache(maxsize=1)
+def optimizer_names() -> frozenset[str] | None:
+    """transformers' OptimizerNames plus Axolotl's CustomSupportedOptimizers; None without them."""
+    try:
+        from transformers.training_args import OptimizerNames
+    except ImportError:  # pragma: no cover
+        return None
+    names = frozenset(o.value for o in OptimizerNames)
+    try:
+        from axolotl.utils.schemas.enums import CustomSupportedOptimizers
+    except ImportError:
+        return names
+    return names | frozenset(o.value for o in CustomSupportedOptimizers)
+
+
+def _eval_batch_size(value: Any) -> str | None:
+    if isinstance(value, int) and 1 <= value <= MAX_BATCH:
+        return None
+    if isinstance(value, str) and (value == "auto" or re.fullmatch(r"auto:[1-9]\d{0,2}", value)):
+        return None
+    return f"must be an integer in [1, {MAX_BATCH}], 'auto' or 'auto:N'"
 
 
 _NUM = (int, float)
 _STR_LIST = (list,)
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeding accept [0, 2**32 - 1]
+MAX_EPOCHS = 1000
+MAX_BATCH = 4096
+MAX_STEPS = 10**9
 
 TOP_LEVEL: dict[str, Field] = {
     "description": Field((str,), "a string"),
@@ -108,36 +178,49 @@ TOP_LEVEL: dict[str, Field] = {
     "lora": Field((dict,), "a mapping (LoRA settings)"),
     "hyperparameters": Field((dict,), "a mapping (training hyperparameters)", required=True),
     "hardware": Field((dict,), "a mapping (hardware profile)", required=True),
-    "seed": Field((int,), "an integer", required=True),
+    "seed": Field(
+        (int,), f"an integer in [0, {SEED_MAX}]", required=True, check=_between(0, SEED_MAX)
+    ),
     "trust_remote_code": Field((bool,), "true or false"),
     "axolotl": Field((dict,), "a mapping of extra Axolotl config keys"),
     "eval": Field((dict,), "a mapping (evaluation settings)"),
 }
 
 HYPERPARAMETERS: dict[str, Field] = {
-    "learning_rate": Field(_NUM, "a number", required=True, check=_positive),
+    "learning_rate": Field(_NUM, "a number", required=True, check=_between(0, 1, low_open=True)),
     "lr_scheduler": Field(
-        (str,), "a scheduler name (cosine, linear, constant, ...)", required=True
+        (str,),
+        "a scheduler name (cosine, linear, constant, ...)",
+        required=True,
+        check=_registry_check("learning-rate scheduler", lr_scheduler_names),
     ),
     "num_epochs": Field((int, float, str), "a positive number or 'auto'", check=_epochs),
-    "max_steps": Field((int,), "an integer", check=_positive),
-    "sequence_len": Field((int,), "an integer", required=True, check=_positive),
+    "max_steps": Field((int,), "an integer", check=_between(1, MAX_STEPS)),
+    "sequence_len": Field((int,), "an integer", required=True, check=_between(1, 2**20)),
     "sample_packing": Field((bool,), "true or false", required=True),
-    "micro_batch_size": Field((int,), "an integer", required=True, check=_positive),
-    "gradient_accumulation_steps": Field((int,), "an integer", required=True, check=_positive),
+    "micro_batch_size": Field(
+        (int,), "an integer", required=True, check=_between(1, MAX_BATCH)
+    ),
+    "gradient_accumulation_steps": Field(
+        (int,), "an integer", required=True, check=_between(1, 65536)
+    ),
     "warmup_ratio": Field(_NUM, "a number in [0, 1)", check=_fraction),
-    "warmup_steps": Field((int,), "an integer", check=_non_negative),
-    "optimizer": Field((str,), "an optimizer name (adamw_torch_fused, adamw_torch, ...)"),
-    "weight_decay": Field(_NUM, "a number", check=_non_negative),
-    "max_grad_norm": Field(_NUM, "a number", check=_positive),
-    "val_set_size": Field(_NUM, "a number", check=_non_negative),
-    "save_steps": Field((int,), "an integer", check=_positive),
-    "logging_steps": Field((int,), "an integer", check=_positive),
+    "warmup_steps": Field((int,), "an integer", check=_between(0, MAX_STEPS)),
+    "optimizer": Field(
+        (str,),
+        "an optimizer name (adamw_torch_fused, adamw_torch, ...)",
+        check=_registry_check("optimizer", optimizer_names),
+    ),
+    "weight_decay": Field(_NUM, "a number", check=_between(0, 10)),
+    "max_grad_norm": Field(_NUM, "a number", check=_between(0, 1e6, low_open=True)),
+    "val_set_size": Field(_NUM, "a number", check=_between(0, MAX_STEPS)),
+    "save_steps": Field((int,), "an integer", check=_between(1, MAX_STEPS)),
+    "logging_steps": Field((int,), "an integer", check=_between(1, MAX_STEPS)),
 }
 
 LORA: dict[str, Field] = {
-    "lora_r": Field((int,), "an integer", required=True, check=_positive),
-    "lora_alpha": Field((int,), "an integer", required=True, check=_positive),
+    "lora_r": Field((int,), "an integer", required=True, check=_between(1, 4096)),
+    "lora_alpha": Field((int,), "an integer", required=True, check=_between(1, 65536)),
     "lora_dropout": Field(_NUM, "a number in [0, 1)", check=_fraction),
     "lora_target_linear": Field((bool,), "true or false"),
     "lora_target_modules": Field(_STR_LIST, "a list of module names"),
@@ -150,8 +233,8 @@ HARDWARE: dict[str, Field] = {
     "attention": Field((str,), "one of " + ", ".join(ATTENTIONS), choices=ATTENTIONS),
     "strategy": Field((str,), "one of " + ", ".join(STRATEGIES), choices=STRATEGIES),
     "launcher": Field((str,), "one of " + ", ".join(LAUNCHERS), choices=LAUNCHERS),
-    "gpus_per_node": Field((int,), "an integer", check=_positive),
-    "num_nodes": Field((int,), "an integer", check=_positive),
+    "gpus_per_node": Field((int,), "an integer", check=_between(1, 64)),
+    "num_nodes": Field((int,), "an integer", check=_between(1, 4096)),
     "gradient_checkpointing": Field((bool,), "true or false"),
     "lora_kernels": Field((bool,), "true or false"),
 }
@@ -159,10 +242,10 @@ HARDWARE: dict[str, Field] = {
 EVAL: dict[str, Field] = {
     "tasks": Field(_STR_LIST, "a list of lm-eval task or group names"),
     "backend": Field((str,), "one of " + ", ".join(EVAL_BACKENDS), choices=EVAL_BACKENDS),
-    "batch_size": Field((int, str), "an integer or 'auto'"),
-    "num_fewshot": Field((int,), "an integer", check=_non_negative),
-    "limit": Field(_NUM, "a number", check=_positive),
-    "max_model_len": Field((int,), "an integer", check=_positive),
+    "batch_size": Field((int, str), "an integer or 'auto'", check=_eval_batch_size),
+    "num_fewshot": Field((int,), "an integer", check=_between(0, 1000)),
+    "limit": Field(_NUM, "a number", check=_between(0, MAX_STEPS, low_open=True)),
+    "max_model_len": Field((int,), "an integer", check=_between(1, 2**22)),
 }
 
 BLOCKS = {"hyperparameters": HYPERPARAMETERS, "lora": LORA, "hardware": HARDWARE, "eval": EVAL}
@@ -388,6 +471,96 @@ def _validate_base_model(value: str, path: Path) -> None:
                 f"{_did_you_mean(name, BUILTIN_MODELS)}"
                 f" Known: {', '.join(BUILTIN_PREFIX + m for m in BUILTIN_MODELS)}"
             )
+
+
+# The architecture each builtin model is built with (finbench.models): enough to know its modules.
+BUILTIN_ARCHS = {
+    "tiny-llama": "llama",
+    "tiny-mistral": "mistral",
+    "tiny-qwen2": "qwen2",
+    "tiny-phi3": "phi3",
+    "smollm2": "llama",
+}
+
+
+def check_references(recipe: Recipe) -> list[str]:
+    """Names that lm-eval and PEFT look up later, checked now against their real registries.
+
+    `eval.tasks` against lm-eval's task registry (ours, then the built-ins); `lora_target_modules`
+    against the base model's module names when its config is readable without the network (a
+    builtin model, a local folder, a hub id already in the local cache). Raises RecipeError naming
+    the file and key; returns warnings for what can only be checked when the model loads.
+    """
+    from finbench import tasks as T
+
+    path, data, warnings = recipe.path, recipe.data, []
+    tasks = list((data.get("eval") or {}).get("tasks") or [])
+    if tasks:
+        unknown = T.unknown_task_names(tasks)
+        if unknown:
+            name, hint = next(iter(unknown.items()))
+            raise RecipeError(
+                f"{path}: key eval.tasks: {name!r} is not an lm-eval task, group or tag (neither "
+                f"one of ours in {T.TASKS_DIR} nor an lm-eval built-in).{hint}"
+            )
+    targets = list((data.get("lora") or {}).get("lora_target_modules") or [])
+    if targets and recipe.is_adapter:
+        modules = model_module_names(data["base_model"])
+        if modules is None:
+            warnings.append(
+                f"{path}: lora.lora_target_modules {targets} not checked: the config of "
+                f"{data['base_model']!r} is not available locally; PEFT checks them when it loads"
+            )
+        else:
+            leaves = sorted({m.rsplit(".", 1)[-1] for m in modules})
+            for target in targets:
+                if not any(m == target or m.endswith("." + target) for m in modules):
+                    raise RecipeError(
+                        f"{path}: key lora.lora_target_modules: {target!r} names no module of "
+                        f"{data['base_model']!r}.{_did_you_mean(str(target), leaves)} "
+                        f"Module names: {', '.join(leaves)}"
+                    )
+    return warnings
+
+
+@functools.lru_cache(maxsize=16)
+def model_module_names(base_model: str) -> frozenset[str] | None:
+    """Every module name of `base_model`, from its config alone (built on the meta device: no
+    weights, no memory); None when the config cannot be read without the network."""
+    config = _model_config(base_model)
+    if config is None:
+        return None
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
+    except Exception:  # an architecture transformers cannot build without remote code
+        return None
+    return frozenset(name for name, _ in model.named_modules() if name)
+
+
+def _model_config(base_model: str) -> Any:
+    from transformers import AutoConfig
+
+    if base_model.startswith(BUILTIN_PREFIX):
+        arch = BUILTIN_ARCHS.get(base_model[len(BUILTIN_PREFIX) :])
+        return AutoConfig.for_model(arch) if arch else None
+    folder = Path(base_model).expanduser()
+    if not (folder / "config.json").is_file():
+        if not _HUB_ID.match(base_model):
+            return None
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(base_model, "config.json")
+        if not isinstance(cached, str):
+            return None
+        folder = Path(cached).parent
+    try:
+        return AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+    except Exception:  # unreadable or remote-code config: PEFT checks at load time instead
+        return None
 
 
 def hardware_settings(data: Mapping[str, Any]) -> dict[str, Any]:

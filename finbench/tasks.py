@@ -250,3 +250,64 @@ def training_messages(task, doc: dict[str, Any]) -> list[dict[str, str]]:
     description = task.resolve_field(doc, task.config.description) or ""
     messages = [{"role": "system", "content": description}] if description else []
     return messages + [m.to_dict() for m in turns]
+
+
+@functools.lru_cache(maxsize=1)
+def project_task_names() -> frozenset[str]:
+    """Task, group and tag names of ours that lm-eval can load (our folders + generated groups)."""
+    from lm_eval.tasks import TaskManager
+
+    from finbench.lmeval_hook import task_paths
+
+    return frozenset(TaskManager(include_path=task_paths(), include_defaults=False).all_tasks)
+
+
+def builtin_task_names() -> frozenset[str]:
+    """lm-eval's built-in task/group/tag names. Indexing them takes tens of seconds, so the names
+    are cached per lm-eval version in the finbench cache."""
+    from importlib.metadata import version
+
+    from finbench import files, settings
+
+    cache = settings.cache_dir() / f"lm-eval-{version('lm_eval')}-task-names.txt"
+    if cache.is_file():
+        return frozenset(cache.read_text(encoding="utf-8").split())
+    from lm_eval.tasks import TaskManager
+
+    names = sorted(TaskManager(include_path=None, include_defaults=True).all_tasks)
+    files.write_atomic(cache, "\n".join(names) + "\n")
+    return frozenset(names)
+
+
+def unknown_task_names(names: list[str]) -> dict[str, str]:
+    """{name: did-you-mean hint} for names neither ours nor lm-eval built-ins (ours checked first:
+    the built-in index is only needed when a name is not ours)."""
+    from finbench.files import did_you_mean
+
+    ours = project_task_names()
+    rest = [n for n in names if n not in ours]
+    if not rest:
+        return {}
+    known = ours | builtin_task_names()
+    return {n: did_you_mean(n, sorted(ours)) or did_you_mean(n, sorted(known)) for n in rest if n not in known}
+
+
+def evaluation_prompt(task, doc: dict[str, Any], chat_template, seed: int = 1234) -> str:
+    """The prompt the model is given for `doc` when `finbench eval` scores it, built by lm-eval's own
+    `fewshot_context` with the settings `finbench.evaluate` uses (chat template applied, few-shot
+    examples as turns): the system prompt (task description), the chat markup, the question and the
+    answer prefix (`gen_prefix`) the model continues. No gold answer.
+
+    `chat_template(messages, add_generation_prompt=True) -> str` renders a conversation, as lm-eval's
+    model classes do (`HFLM.apply_chat_template`).
+    """
+    task.set_fewshot_seed(seed=seed)
+    return task.fewshot_context(
+        doc,
+        num_fewshot=task.config.num_fewshot or 0,
+        system_instruction=None,
+        apply_chat_template=True,
+        fewshot_as_multiturn=True,
+        chat_template=chat_template,
+        gen_prefix=task.doc_to_prefix(doc),
+    )

@@ -9,7 +9,9 @@ path, and finally the compiled config through Axolotl's own validator. Then:
       axolotl.yaml             the complete compiled Axolotl config (absolute paths)
       mixture.manifest.json    the manifest of the mixture it trains on
       logs/preprocess.log      `axolotl preprocess` output
-      logs/train.log           `axolotl train` output (appended across resumed attempts)
+      logs/train.log           `axolotl train` output, written by Axolotl itself and appended
+                               per attempt (`===== attempt N` header), so a killed attempt's
+                               output survives
       output/                  Axolotl's output_dir: checkpoints, final model or LoRA adapter
       output/merged/           LoRA/QLoRA: merged model with the TRAINED tokenizer + chat template
       DONE.json                written last: what was trained, where the model is
@@ -17,7 +19,8 @@ path, and finally the compiled config through Axolotl's own validator. Then:
 
 A finished run (DONE.json for the same compiled config) is a no-op unless --force. An unfinished
 run resumes from its last checkpoint (Axolotl's `auto_resume_from_checkpoints`). A finished or
-half-finished run of a DIFFERENT config is refused unless --force, so results never mix.
+half-finished run of a DIFFERENT config is refused unless --force, so results never mix. Axolotl
+runs in its own process group and dies with `finbench train`, even when that is killed with -9.
 Tokenised data is cached under runs/_prepared/<mixture content hash>/ (Axolotl's own cache key
 ignores file contents).
 """
@@ -28,6 +31,7 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -46,6 +50,7 @@ from finbench import settings
 from finbench.files import write_atomic
 from finbench.settings import runs_dir
 
+logger = logging.getLogger(__name__)
 RUNS_DIR_ENV = settings.RUNS_DIR_ENV
 DONE = "DONE.json"
 TOKENIZER_FILES = (
@@ -273,6 +278,8 @@ def subprocess_env(recipe: R.Recipe, base_model: str) -> dict[str, str]:
 def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     """Validate everything and compile; builds the mixture and builtin models (cached)."""
     recipe = R.load(name_or_path)
+    for warning in R.check_references(recipe):
+        logger.warning(warning)
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
@@ -306,48 +313,156 @@ def read_done(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _run_logged(cmd: list[str], log: Path, env: dict[str, str], *, echo: bool) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
+# A watchdog started beside every training subprocess: it blocks reading its stdin (a pipe the
+# parent holds open) and, on EOF without "done" (the parent died, even by SIGKILL), stops the
+# trainer's whole process group: SIGTERM, then SIGKILL after a grace period.
+_WATCHDOG = """
+import os, signal, sys, time
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(sig, signal.SIG_IGN)
+pgid, grace = int(sys.argv[1]), float(sys.argv[2])
+if sys.stdin.buffer.read().startswith(b"done"):
+    sys.exit(0)
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        sys.exit(0)
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            sys.exit(0)
+        time.sleep(0.1)
+"""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STOP_GRACE_S = 30.0
+
+
+def _die_with(parent: int) -> Any:
+    """A preexec_fn (Linux): the child is SIGKILLed when the thread that started it dies, so a
+    killed `finbench train` never leaves a trainer holding a GPU. A no-op where prctl is missing."""
+
+    def preexec() -> None:
+        os.setsid()  # its own process group: the parent stops the whole launcher tree at once
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _attempt_header(log: Path, cmd: list[str]) -> str:
+    """'===== attempt N <time> $ cmd': N counts the attempts already in the (appended) log."""
+    attempts = 0
+    if log.is_file():
+        with log.open("rb") as fh:
+            attempts = sum(1 for line in fh if line.startswith(b"===== attempt "))
     stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"\n===== {stamp} $ {' '.join(cmd)}\n")
+    return f"\n===== attempt {attempts + 1} {stamp} $ {' '.join(cmd)}\n"
+
+
+def _run_logged(
+    cmd: list[str], log: Path, env: dict[str, str], *, echo: bool, grace: float = STOP_GRACE_S
+) -> None:
+    """Run `cmd` with its output APPENDED to `log` (written by the child itself, so a killed
+    parent loses nothing), echoed to stdout when `echo`. The child dies with this process."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as fh:
+        fh.write(_attempt_header(log, cmd).encode())
         fh.flush()
+        start = fh.tell()
         proc = subprocess.Popen(
             cmd,
-            stdout=subprocess.PIPE,
+            stdout=fh,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env=env,
-            text=True,
-            errors="replace",
+            preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 (setsid + prctl only)
+        )
+    try:
+        watchdog: subprocess.Popen | None = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(proc.pid), str(grace)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        # SIGTERM (a scheduler's stop, `kill`) must stop the training tree too, not orphan it.
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _raise_exit)
+    except OSError as err:  # the trainer itself still dies with us (PR_SET_PDEATHSIG)
+        logger.warning("no watchdog for the trainer's process group: %s", err)
+        watchdog = None
+    # SIGTERM / SIGHUP (a scheduler's stop, `kill`, a closed terminal) must stop the training
+    # tree too, not orphan it.
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, _raise_exit)
+    try:
+        rc = _follow(proc, log, start) if echo else proc.wait()
+    except BaseException as err:
+        # Interrupted (Ctrl-C, SIGTERM): stop the whole launcher tree (accelerate and torchrun
+        # start workers); checkpoints stay for resuming.
+        _signal_group(proc, signal.SIGTERM)
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                fh.write(line)
-                if echo:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-            rc = proc.wait()
-        except BaseException:
-            # Interrupted (Ctrl-C): stop the whole launcher tree (its own process group: accelerate
-            # and torchrun start workers); checkpoints stay for resuming.
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-            raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n----- interrupted ({type(err).__name__}); the trainer was stopped\n")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _release(watchdog)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"----- exit {rc}\n")
     if rc != 0:
         tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
         raise TrainError(f"`{' '.join(cmd[2:5])} ...` failed (exit {rc}); log: {log}\n{tail}")
+
+
+def _follow(proc: subprocess.Popen, log: Path, start: int) -> int:
+    """Echo what the child appends to `log` (from byte `start`) until it exits; its exit code."""
+    import codecs
+    import time
+
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with log.open("rb") as reader:
+        reader.seek(start)
+        while True:
+            rc = proc.poll()
+            chunk = reader.read()
+            if chunk:
+                sys.stdout.write(decode.decode(chunk))
+                sys.stdout.flush()
+            if rc is not None:
+                sys.stdout.write(decode.decode(b"", final=True))
+                return rc
+            if not chunk:
+                time.sleep(0.2)
+
+
+def _release(watchdog: subprocess.Popen | None) -> None:
+    """Tell the watchdog the trainer is finished (or already stopped) and let it exit."""
+    if watchdog is None:
+        return
+    try:
+        assert watchdog.stdin is not None
+        watchdog.stdin.write(b"done")
+        watchdog.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    try:
+        watchdog.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
 
 
 def _raise_exit(signum: int, frame: Any) -> None:

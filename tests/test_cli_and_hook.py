@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 
 def test_cli_data_prints_jsonl(fixture_data, capsys):
-    assert cli.main(["data", "fpb", "--split", "test", "--prompt"]) == 0
+    assert cli.main(["data", "fpb", "--split", "test", "--train-messages"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = [json.loads(line) for line in lines]
     assert len(rows) == 12 and {"id", "text", "label", "choices", "messages"} <= set(rows[0])

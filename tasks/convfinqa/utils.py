@@ -51,8 +51,7 @@ def turns_from_record(record: Any, where: str) -> list[D.Row]:
     text, table = _context(record, where)
     rows, history = [], []
     for turn, (question, program, exe_ans) in enumerate(zip(questions, programs, answers, strict=True)):
-        if isinstance(exe_ans, bool) or not isinstance(exe_ans, int | float | str):
-            raise D.DataError(f"{where}: exe_ans_list[{turn}] must be a number or yes/no, got {exe_ans!r}")
+        D.finite_gold(exe_ans, f"{where} exe_ans_list[{turn}]")
         gold = P.format_number(float(exe_ans) if not isinstance(exe_ans, str) else exe_ans)
         ok, reason = _program_ok(str(program), table, gold)
         if not ok:
@@ -101,9 +100,16 @@ def read_records(records: Any, where: str) -> list[D.Row]:
 
 def read_raw(root: Path) -> D.Splits:
     out: D.Splits = {}
-    for split, name in RAW_FILES.items():
-        path = D.raw_file(root, "convfinqa", name)
+    paths = {split: D.raw_file(root, "convfinqa", name) for split, name in RAW_FILES.items()}
+    for split, path in paths.items():
         out[split] = read_records(D.read_json(path), str(path))
+        D.require_rows(out[split], path, "conversations")
+    # dev is a held-out share of train's conversations: one conversation cannot be split.
+    if len({row["conversation"] for row in out["train"]}) < 2:
+        raise D.DataError(
+            f"{paths['train']}: only one conversation; at least "
+            "2 are needed to hold out a dev split"
+        )
     return out
 
 

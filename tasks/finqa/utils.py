@@ -61,7 +61,7 @@ def row_from_record(record: Any, where: str) -> D.Row:
         raise D.DataError(f"{where}: 'qa' must be an object")
     question = str(D.require(qa, "question", f"{where} qa")).strip()
     program = str(D.require(qa, "program", f"{where} qa"))
-    exe_ans = D.require(qa, "exe_ans", f"{where} qa")
+    exe_ans = D.finite_gold(D.require(qa, "exe_ans", f"{where} qa"), f"{where} qa")
     answer = str(qa.get("answer") or "").strip()
     text, table = context(record, where)
     exe_text = exe_ans.strip().lower() if isinstance(exe_ans, str) else P.format_number(exe_ans)
@@ -85,12 +85,13 @@ def row_from_record(record: Any, where: str) -> D.Row:
 
 def read_raw(root: Path) -> D.Splits:
     out: D.Splits = {}
-    for split, name in RAW_FILES.items():
-        path = D.raw_file(root, "finqa", name)
+    paths = {split: D.raw_file(root, "finqa", name) for split, name in RAW_FILES.items()}
+    for split, path in paths.items():  # every missing file is named before any is parsed
         records = D.read_json(path)
         if not isinstance(records, list):
             raise D.DataError(f"{path}: expected a JSON list of FinQA records, got {type(records).__name__}")
         out[split] = [row_from_record(r, f"{path}[{i}]") for i, r in enumerate(records)]
+        D.require_rows(out[split], path, "FinQA records")
     return out
 
 

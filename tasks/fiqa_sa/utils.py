@@ -62,7 +62,9 @@ def read_raw(root: Path, thresholds) -> D.Splits:
             log.warning("%s: missing; FiQA-SA uses the headline half only (436 sentences)", path)
             continue
         path = D.raw_file(root, "fiqa_sa", name)
-        rows += _rows_from_json(path, D.read_json(path), thresholds, name.split("_")[1])
+        found = _rows_from_json(path, D.read_json(path), thresholds, name.split("_")[1])
+        D.require_rows(found, path, "records with a sentiment score")
+        rows += found
     return {"train": rows}
 
 

@@ -13,7 +13,7 @@ HUB_LABELS = ("negative", "neutral", "positive")  # takala/financial_phrasebank 
 def read_raw(root: Path, agree: str = "50") -> D.Splits:
     path = D.raw_file(root, "financial_phrasebank", f"Sentences_{agree}Agree.txt")
     try:  # the 50/66/75 files are ISO-8859-1 upstream; some copies were re-encoded to UTF-8
-        lines = path.read_bytes().decode("utf-8").splitlines()
+        lines = path.read_bytes().decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:
         lines = D.read_lines(path, encoding="iso-8859-1")
     rows = []
@@ -26,6 +26,7 @@ def read_raw(root: Path, agree: str = "50") -> D.Splits:
                 f"{path}:{n}: expected 'sentence@label' with label in {list(HUB_LABELS)}, got {line[:80]!r}"
             )
         rows.append({"id": f"fpb{agree}-{len(rows):05d}", "text": text.strip(), "label": label.strip()})
+    D.require_rows(rows, path, "'sentence@label' lines")
     return {"train": rows}
 
 

@@ -38,7 +38,9 @@ def read_raw(root: Path, questions: dict) -> D.Splits:
     columns = _columns(questions)
     # Tab-separated despite the .csv name.
     records = D.read_csv(path, delimiter="\t", required=("News", *columns))
-    return {"train": _headlines(path, records, columns)}
+    headlines = _headlines(path, records, columns)
+    D.require_rows(headlines, path, "headline rows")
+    return {"train": headlines}
 
 
 def read_hub(path: str, revision: str, questions: dict) -> D.Splits:

@@ -44,7 +44,12 @@ def questions(sentence: dict) -> list[D.Row]:
 
 
 def read_raw(root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1) -> D.Splits:
-    return NER.sentence_splits(root, test_fraction, dev_fraction)
+    splits = NER.sentence_splits(root, test_fraction, dev_fraction)
+    what = "sentences with a PER/ORG/LOC entity"
+    D.require_rows(splits["train"] + splits["dev"], root / "finner_sec" / "FIN5.txt", what)
+    if (root / "finner_sec" / "FIN3.txt").is_file():
+        D.require_rows(splits["test"], root / "finner_sec" / "FIN3.txt", what)
+    return splits
 
 
 def read_hub(path: str, revision: str) -> D.Splits:

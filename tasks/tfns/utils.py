@@ -25,6 +25,7 @@ def read_raw(root: Path) -> D.Splits:
     for split, name in (("train", "sent_train.csv"), ("validation", "sent_valid.csv")):
         path = D.raw_file(root, "twitter_financial_news_sentiment", name)
         out[split] = _rows(path, D.read_csv(path, required=("text", "label")), f"tfns-{split}")
+        D.require_rows(out[split], path, "rows")
     return out
 
 

@@ -23,6 +23,7 @@ def read_raw(root: Path, labels: list[str]) -> D.Splits:
     for split, name in (("train", "topic_train.csv"), ("validation", "topic_valid.csv")):
         path = D.raw_file(root, "twitter_financial_news_topic", name)
         out[split] = _rows(path, D.read_csv(path, required=("text", "label")), f"topic-{split}", labels)
+        D.require_rows(out[split], path, "rows")
     return out
 
 

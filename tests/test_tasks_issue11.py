@@ -313,5 +313,60 @@ def test_lm_eval_runs_tatqa_financebench_open_and_finben_em(fixture_data) -> Non
             assert 0.0 <= res["financebench_open"][f"{metric},{filt}"] <= 1.0, (metric, filt)
     assert 0.0 <= res["convfinqa"]["finben_em,finben"] <= 1.0
     assert len(out["samples"]["tatqa"]) == 3 * 2  # 3 docs x (tolerant, strict)
-    prompt = out["samples"]["financebench_open"][0]["arguments"]["gen_args_0"]["arg_0"]
-    assert out["samples"]["financebench_open"][0]["doc"]["evidence"] in prompt
+    sample = out["samples"]["financebench_open"][0]
+    assert sample["doc"]["evidence"] and sample["doc"]["evidence"] in str(sample["arguments"])
+
+
+# --- published peer numbers --------------------------------------------------------------------
+
+
+def test_peers_file_rows_cite_sources_and_like_for_like_splits_are_ours(fixture_data) -> None:
+    from finbench import peers as P
+    from finbench import report as R
+    from finbench.tasks import discover
+
+    rows = P.load()
+    assert R.REFERENCES == rows  # the report reads its table from the data file
+    assert rows[0] == {
+        "task": "fpb",
+        "model": "BloombergGPT-50B",
+        "value": 0.51,
+        "metric": "weighted F1",
+        "setting": "5-shot",
+        "split_match": False,
+        "source": "Wu et al. 2023 (BloombergGPT), arXiv:2303.17564",
+    }
+    tasks = discover(ROOT / "tasks")
+    sizes = {
+        ("fpb", "test"): 1212,
+        ("tfns", "test"): 2388,
+        ("finqa", "test"): 1147,
+        ("convfinqa", "test"): 1490,
+    }
+    matched = [r for r in rows if r["split_match"]]
+    assert {(r["task"], r["split"]) for r in matched} == set(sizes)
+    for r in matched:
+        assert r["n"] == sizes[(r["task"], r["split"])]
+        assert r["task"] in tasks and ("@" in r["source"] or "arXiv:" in r["source"])
+        metric, filt = r["ours"].split(",")
+        names = [m["metric"] for m in tasks[r["task"]].config["metric_list"]]
+        assert metric in names, (r["task"], metric, names)
+        assert filt in [f["name"] for f in tasks[r["task"]].config["filter_list"]]
+
+
+def test_peers_file_errors_name_the_row(tmp_path) -> None:
+    from finbench import peers as P
+
+    bad = tmp_path / "peers.yaml"
+    bad.write_text(
+        "peers:\n  - {task: fpb, model: X, value: 88.2, metric: F1, setting: s, source: y, split_match: false}\n"
+    )
+    with pytest.raises(P.PeersError, match=r"peers\[0\]: 'value' must be a number on the 0-1 scale"):
+        P.load(bad)
+    bad.write_text(
+        "peers:\n  - {task: fpb, model: X, value: 0.8, metric: F1, setting: s, source: y, split_match: true}\n"
+    )
+    with pytest.raises(
+        P.PeersError, match=r"peers\[0\] \(fpb/X\): missing key\(s\) \['split', 'n', 'ours'\]"
+    ):
+        P.load(bad)

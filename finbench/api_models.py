@@ -354,10 +354,10 @@ def run_api_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     preflight(entry)
     lm = make_lm(entry)
     ev = spec.eval
-    tasks = list(ev["tasks"]) + list(ev.get("general", []))
     root = TR.runs_dir() / "_api" / f"{entry['name']}-{spec.key[:12]}"
     evals = {}
     for split in ev["splits"]:
+        tasks = SW.eval_tasks(ev, split)
         out_dir = root / f"eval-{split}"
         evaluate_split(lm, entry, split, tasks, ev, out_dir)
         evals[split] = SW.collect(out_dir, tasks)

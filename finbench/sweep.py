@@ -668,9 +668,9 @@ def _trained_target(spec: RunSpec) -> tuple[Any, dict[str, Any]]:
 def _score(spec: RunSpec, target: Any, info: dict[str, Any], t0: float, lm: Any = None) -> dict[str, Any]:
     """Evaluate `target` on every split of the sweep; the result dict the store records."""
     ev = spec.eval
-    tasks = list(ev["tasks"]) + list(ev.get("general", []))
     evals = {}
     for split in ev["splits"]:
+        tasks = eval_tasks(ev, split)
         out_dir = target.out_dir.parent / f"{target.out_dir.name}-{split}"
         evaluate_split(target, out_dir, split, tasks, ev, lm=lm)
         evals[split] = collect(out_dir, tasks)
@@ -681,6 +681,12 @@ def _score(spec: RunSpec, target: Any, info: dict[str, Any], t0: float, lm: Any 
         "info": info,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def eval_tasks(ev: dict[str, Any], split: str) -> list[str]:
+    """Tasks scored on `split`: finbench's on every split; `general` ones (lm-eval built-ins such
+    as MMLU, GSM8K, IFEval, which have no dev split) on test only, where the report compares them."""
+    return list(ev["tasks"]) + (list(ev.get("general", [])) if split == "test" else [])
 
 
 def evaluate_split(target: Any, out_dir: Path, split: str, tasks: list[str], ev: dict[str, Any],

@@ -385,3 +385,13 @@ def test_paper55_scores_knowledge_tatqa_and_general_on_test() -> None:
     # built-in general tasks have no dev split: scored on test only
     assert SW.eval_tasks(sw.eval, "dev") == sw.eval["tasks"]
     assert SW.eval_tasks(sw.eval, "test") == sw.eval["tasks"] + GENERAL_TASKS
+
+
+def test_tatqa_hub_offline_is_a_clear_error(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # nothing cached
+    with pytest.raises(
+        D.DataError, match=r"next-tat/TAT-QA@b47dc58.*tatqa_dataset_train.json.*FINBENCH_DATA_DIR"
+    ):
+        TQ.read_hub("next-tat/TAT-QA", "b47dc5894185d2504b3aad7af4af13edd972eb54")

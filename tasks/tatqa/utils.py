@@ -184,7 +184,13 @@ def read_hub(path: str, revision: str) -> D.Splits:
 
     out: D.Splits = {}
     for split, name in RAW_FILES.items():
-        local = hf_hub_download(path, name, repo_type="dataset", revision=revision)
+        try:
+            local = hf_hub_download(path, name, repo_type="dataset", revision=revision)
+        except Exception as err:  # offline, unknown revision, network: say what was asked for
+            raise D.DataError(
+                f"hub dataset {path}@{revision}: cannot download {name!r} ({type(err).__name__}: {err}). "
+                f"Offline, set {D.DATA_DIR_ENV} to a folder with tatqa/{name}."
+            ) from err
         out[split] = read_records(D.read_json(Path(local)), f"hub {path}@{revision} {name}")
     return out
 

@@ -372,7 +372,7 @@ def run_api_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
             "model": entry["model_args"]["model"], "host": socket.gethostname(), "out_dir": str(root)}
 
     def score(split: str, out_dir: Path) -> None:
-        evaluate_split(lm, entry, split, spec.tasks, spec.eval, out_dir)
+        evaluate_split(lm, entry, split, spec.tasks_for(split), spec.eval, out_dir)
 
     result: RunResult = score_splits(spec, score, lambda split: root / f"eval-{split}",
                                      model_dir=f"api:{entry['model']}:{entry['model_args']['model']}",

@@ -37,27 +37,13 @@ from typing import Any
 import numpy as np
 
 from finbench import api_models as AM
+from finbench import peers as PEERS
 from finbench import stats as S
 from finbench import sweep as SW
 from finbench.files import write_atomic
 
-# Published scores (0-1 scale), with where they come from and how they were obtained.
-# BloombergGPT: Wu et al. 2023, "BloombergGPT: A Large Language Model for Finance",
-# arXiv:2303.17564, external financial tasks table (weighted F1 for FPB / FiQA SA / Headline,
-# entity-level F1 for NER, exact match for ConvFinQA; few-shot prompting of the 50B base model on
-# the paper's own splits).
-REFERENCES: list[dict[str, Any]] = [
-    {"task": "fpb", "model": "BloombergGPT-50B", "value": 0.51, "metric": "weighted F1",
-     "setting": "5-shot", "source": "Wu et al. 2023 (BloombergGPT), arXiv:2303.17564"},
-    {"task": "fiqa_sa", "model": "BloombergGPT-50B", "value": 0.75, "metric": "weighted F1",
-     "setting": "5-shot", "source": "Wu et al. 2023 (BloombergGPT), arXiv:2303.17564"},
-    {"task": "headline", "model": "BloombergGPT-50B", "value": 0.82, "metric": "avg weighted F1",
-     "setting": "5-shot", "source": "Wu et al. 2023 (BloombergGPT), arXiv:2303.17564"},
-    {"task": "ner", "model": "BloombergGPT-50B", "value": 0.61, "metric": "entity F1",
-     "setting": "20-shot", "source": "Wu et al. 2023 (BloombergGPT), arXiv:2303.17564"},
-    {"task": "convfinqa", "model": "BloombergGPT-50B", "value": 0.43, "metric": "exact match",
-     "setting": "0-shot", "source": "Wu et al. 2023 (BloombergGPT), arXiv:2303.17564"},
-]
+# Published scores (0-1 scale) with their sources, from finbench/peers.yaml (finbench.peers).
+REFERENCES: list[dict[str, Any]] = PEERS.load()
 
 
 class ReportError(ValueError):

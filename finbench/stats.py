@@ -313,3 +313,48 @@ def seed_summary(values: Sequence[float]) -> tuple[float, float]:
     if not vals:
         return math.nan, math.nan
     return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+
+
+# --- multiple-comparison correction ------------------------------------------------------------
+# The report makes many paired comparisons at once (55 mixtures x tasks x models): adjust their
+# p-values together so a "significant" cell is significant after looking at all of them.
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979) step-down: sorted p_(i) * (m - i + 1), running maximum, capped at 1 (FWER)."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+    out = np.empty(m)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini & Hochberg (1995) step-up q-values (FDR), as scipy computes them."""
+    from scipy.stats import false_discovery_control
+
+    return np.asarray(false_discovery_control(p, method="bh"), dtype=float)
+
+
+ADJUSTMENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"holm": _holm, "bh": _bh}
+
+
+def adjust_pvalues(pvalues: Sequence[float | None], method: str = "holm") -> list[float]:
+    """Adjusted p-values for one family of comparisons, in the input order.
+
+    method: "holm" (controls the family-wise error rate) or "bh" (Benjamini-Hochberg, controls
+    the false discovery rate). None/NaN entries (comparisons that could not be made) stay NaN and
+    do not count towards the family size, as R's p.adjust treats NA.
+    """
+    if method not in ADJUSTMENTS:
+        raise StatsError(f"unknown p-value adjustment {method!r}; expected one of {sorted(ADJUSTMENTS)}")
+    values = np.array([math.nan if v is None else float(v) for v in pvalues], dtype=float)
+    present = ~np.isnan(values)
+    bad = values[present & ((values < 0) | (values > 1))]
+    if bad.size:
+        raise StatsError(f"p-values must lie in [0, 1]; got {bad.tolist()}")
+    out = np.full(len(values), math.nan)
+    if present.any():
+        out[present] = ADJUSTMENTS[method](values[present])
+    return out.tolist()

@@ -132,3 +132,31 @@ def test_align_and_errors() -> None:
         S.align([{1: 1}, {2: 2}])
     with pytest.raises(S.StatsError, match="same items"):
         S.paired_bootstrap("mean", [[1.0, 2.0]], [[1.0]])
+
+
+# --- multiple-comparison correction ------------------------------------------------------------
+# Reference values: statsmodels 0.15.0, statsmodels.stats.multitest.multipletests(P, method=...)
+# with method "holm" and "fdr_bh", computed once (statsmodels is not a dependency) and written here.
+_P = [0.01, 0.04, 0.03, 0.005, 0.5, 0.2, 0.0001, 0.049, 0.9, 0.03]
+_HOLM = [0.08, 0.21, 0.21, 0.045, 1.0, 0.6, 0.001, 0.21, 1.0, 0.21]
+_BH = [1 / 30, 2 / 30, 0.06, 0.025, 5 / 9, 0.25, 0.001, 0.07, 0.9, 0.06]
+
+
+@pytest.mark.parametrize(("method", "expected"), [("holm", _HOLM), ("bh", _BH)])
+def test_adjust_pvalues_matches_statsmodels(method: str, expected: list[float]) -> None:
+    assert S.adjust_pvalues(_P, method) == pytest.approx(expected, abs=1e-12)
+
+
+def test_adjust_pvalues_skips_missing_and_checks_input() -> None:
+    # NaN / None are not comparisons: the family is the 3 real p-values (Holm: 3x, 2x, 1x).
+    out = S.adjust_pvalues([0.01, None, float("nan"), 0.02, 0.04], "holm")
+    assert out[0] == pytest.approx(0.03) and out[3] == pytest.approx(0.04) and out[4] == pytest.approx(0.04)
+    assert np.isnan(out[1]) and np.isnan(out[2])
+    assert S.adjust_pvalues([], "bh") == []
+    # Holm is never below the raw p-value and never below BH.
+    holm, bh = S.adjust_pvalues(_P, "holm"), S.adjust_pvalues(_P, "bh")
+    assert all(h >= b - 1e-12 and h >= p for h, b, p in zip(holm, bh, _P, strict=True))
+    with pytest.raises(S.StatsError, match="unknown p-value adjustment 'bonf'"):
+        S.adjust_pvalues(_P, "bonf")
+    with pytest.raises(S.StatsError, match=r"must lie in \[0, 1\]"):
+        S.adjust_pvalues([0.5, 1.5], "holm")

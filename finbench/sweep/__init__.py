@@ -90,6 +90,7 @@ from finbench.sweep.model import (
     SplitEval,
     Sweep,
     SweepError,
+    eval_tasks,
     run_key,
 )
 from finbench.sweep.run import driver_lock, pending_count, run_sweep
@@ -97,6 +98,7 @@ from finbench.sweep.scoring import collect, evaluate_split, score_splits
 from finbench.sweep.store import Store
 
 __all__ = [
+    "eval_tasks",
     "ANY_METRIC", "BASE", "GROUP", "REGISTRY", "Executor", "PhaseStore", "RunResult", "RunSpec", "SplitEval",
     "Store", "Sweep", "SweepError", "_PhaseStore", "add_cli", "check_reachable", "collect", "connect_ray",
     "derived_recipe", "driver_lock", "engine", "evaluate_split", "expand", "group_spec", "load_sweep",

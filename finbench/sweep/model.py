@@ -91,6 +91,9 @@ class RunSpec:
         """Every task the run scores: the finance targets, then the general-ability ones."""
         return list(self.eval["tasks"]) + list(self.eval.get("general", []))
 
+    def tasks_for(self, split: str) -> list[str]:
+        return eval_tasks(self.eval, split)
+
     @property
     def label(self) -> str:
         if self.api:
@@ -175,3 +178,9 @@ class Sweep:
 
 
 SWEEP_FIELDS = frozenset(f.name for f in fields(Sweep))
+
+
+def eval_tasks(ev: dict[str, Any], split: str) -> list[str]:
+    """Tasks scored on `split`: finbench's on every split; the `general` ones (lm-eval built-ins
+    such as MMLU, GSM8K, IFEval, which have no dev split) on test only, where the report uses them."""
+    return list(ev["tasks"]) + (list(ev.get("general", [])) if split == "test" else [])

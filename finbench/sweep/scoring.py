@@ -28,7 +28,7 @@ def score_splits(spec: RunSpec, score_split: ScoreSplit, out_dir_for: Callable[[
     for split in spec.eval["splits"]:
         out_dir = out_dir_for(split)
         score_split(split, out_dir)
-        evals[split] = collect(out_dir, spec.tasks)
+        evals[split] = collect(out_dir, spec.tasks_for(split))
     return RunResult(key=spec.key, model_dir=model_dir, evals=evals, info=info,
                      seconds=round(time.perf_counter() - t0, 2))
 
@@ -39,7 +39,7 @@ def score_target(spec: RunSpec, target: E.Target, info: dict[str, Any], t0: floa
         return target.out_dir.parent / f"{target.out_dir.name}-{split}"
 
     def score(split: str, out_dir: Path) -> None:
-        evaluate_split(target, out_dir, split, spec.tasks, spec.eval, lm=lm)
+        evaluate_split(target, out_dir, split, spec.tasks_for(split), spec.eval, lm=lm)
 
     return score_splits(spec, score, split_dir, model_dir=target.model_dir, info=info, t0=t0)
 

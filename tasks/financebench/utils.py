@@ -81,6 +81,17 @@ def read_hub(path: str, revision: str) -> D.Splits:
     return {"train": [_row(dict(r), f"hub {path} train[{i}]") for i, r in enumerate(ds)]}
 
 
+def require_evidence(dataset):
+    """Open-book variant: every question must come with evidence text to put in the prompt."""
+    for row in dataset:
+        if not str(row.get("evidence") or "").strip():
+            raise D.DataError(
+                f"financebench_open: question {row.get('id')!r} has no evidence text "
+                "(key 'evidence[].evidence_text' of the source row); the open-book prompt needs it"
+            )
+    return dataset
+
+
 def make_splits(upstream: D.Splits, test_fraction: float = 0.7) -> D.Splits:
     rest, test = D.seeded_split(upstream["train"], test_fraction, seed=42)
     train, dev = D.seeded_split(rest, 1 / 3, seed=42)

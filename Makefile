@@ -63,6 +63,7 @@ demo: install
 	$(PY) -m finbench.demo
 
 bench: install
+	$(PY) bench/bench_parsers.py
 	$(PY) bench/bench_eval.py
 	$(PY) bench/bench_mixture.py
 	$(PY) bench/bench_packing.py

@@ -4,7 +4,8 @@ Reading an answer (`extract`), two modes, both reported by every numeric task:
 - strict: the whole output (after an optional "Answer:" prefix and trailing punctuation) must be
   one number, `yes`/`no`, or a FinQA program;
 - tolerant: the content of an explicit "Answer:" line if there is one, else the whole output; in
-  it, a FinQA program if it starts with one, else the STATED number (`stated_number`: the result
+  it, a FinQA program if it starts with one, else, in the first line that states a number (later
+  lines explain), the STATED number (`stated_number`: the result
   of a computation "... = 24.4%", else a number introduced as a statement "the change is 12.5%",
   else the first number that is not a year, so "From 2018 to 2019 revenue grew 12.5%" is 12.5%),
   or yes/no when there is no number. When every gold is yes/no, a committed yes or no (read by
@@ -128,23 +129,63 @@ def _is_year(m: re.Match) -> bool:
 
 # What introduces a stated result: "= 24.4%", "is 12.5%", "was $5", "grew by 3%", "of about 7".
 _RESULT_CUE = re.compile(r"(?:=|\bequals?|\bequal to)\s*(?:approximately|about|around|roughly|~)?\s*$", re.I)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# "October 31", "October 31, 2019"
+_DATE_BEFORE = re.compile(rf"\b{_MONTH}\s*(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s*)?$", re.I)
+_DATE_AFTER = re.compile(rf"(?:st|nd|rd|th)?\s+{_MONTH}(?:\s|$|,)", re.I)  # "24 February"
+_GLUED_BEFORE = re.compile(r"\d[-/\u2013]$")  # "2019-01", "2018-0": a date, range or code
+_GLUED_AFTER = re.compile(r"[-/\u2013]\d")
+_OPERAND_OPEN = re.compile(r"\b(?:from|between|than|versus|vs\.?)\s*[$\u20ac\u00a3]?\s*$", re.I)
+_OPERAND_CLOSE = re.compile(r"\b(?:to|and)\s*[$\u20ac\u00a3]?\s*$", re.I)
+_OPENER_IN_SENTENCE = re.compile(r"\b(?:from|between)\b[^.;:\n]*$", re.I)
+_NEW_QUESTION = re.compile(r"\s*(?:question|q)\s*[:.]", re.I)
 _STATED_CUE = re.compile(
     r"\b(?:is|was|are|were|be|by|of|at|totall?ed|amounts? to)\s*(?:approximately|about|around|roughly|nearly|~)?\s*$",
     re.I,
 )
 
 
+def _candidates(text: str, years: bool = True) -> list[tuple[Number, re.Match]]:
+    """Numbers of `text` that may be its answer: not part of a date ("October 31, 2019",
+    "2019-01-23"), a range or code glued by "-" or "/" to another number ("2018-0", "2017/18"),
+    nor an operand ("from 40.0% to 50.9%", "between 5 and 3", "greater than 3"); years only when
+    `years`."""
+    found = _matches(text)
+    out = []
+    operand_pair = False
+    for number, m in found:
+        before = text[max(0, m.start() - 40) : m.start()]
+        after = text[m.end() : m.end() + 12]
+        if _DATE_BEFORE.search(before) or _DATE_AFTER.match(after):
+            continue
+        glued_sign = bool(m.group("neg")) and before[-1:].isdigit()  # the "-" of "2018-0"
+        if glued_sign or _GLUED_BEFORE.search(before) or _GLUED_AFTER.match(text[m.end() :]):
+            continue
+        if _OPERAND_OPEN.search(before):
+            operand_pair = True
+            continue
+        # "to"/"and" closes "from X to Y", "between X and Y" (X may be a skipped date)
+        opened = operand_pair or _OPENER_IN_SENTENCE.search(text[: m.start()])
+        operand_pair = False
+        if opened and _OPERAND_CLOSE.search(before):
+            continue
+        if years or not _is_year(m):
+            out.append((number, m))
+    return out
+
+
 def stated_number(text: str) -> Number | None:
     """The number `text` states as its answer, else None.
 
-    In order: the last result of a computation ("... = 24.4%"); the first number introduced as a
-    statement ("the change is 12.5%"); the first number that is not a year ("From 2018 to 2019
-    revenue grew 12.5%" -> 12.5%); the first number (a year, when years are all there is).
+    Among the numbers that may be an answer (`_candidates`), in order: the last result of a
+    computation ("... = 24.4%"); the first number introduced as a statement ("the change is
+    12.5%"); the first one that is not a year ("From 2018 to 2019 revenue grew 12.5%" -> 12.5%);
+    the first year (when a year is all there is: "2019").
     """
-    found = _matches(text)
-    if not found:
-        return None
+    found = _candidates(text)
     candidates = [(n, m) for n, m in found if not _is_year(m)] or found
+    if not candidates:
+        return None
 
     def before(m: re.Match) -> str:
         return text[max(0, m.start() - 40) : m.start()]
@@ -218,6 +259,33 @@ def extract(output: object, strict: bool = False, table=None, yes_no: bool = Fal
         if number is None:
             raise ValueError("strict: output is not a single number, yes/no or program")
         return number
+    # A model that has answered often goes on with a made-up next question ("What is ...?",
+    # "Question: ...") and its answer: read only what comes before that, unless nothing there
+    # answers (the model restated the question first).
+    head = _before_new_question(output)
+    for text in dict.fromkeys((head, output)):
+        try:
+            return _read_tolerant(text, table)
+        except ValueError as err:
+            last = err
+    raise last
+
+
+def _before_new_question(output: str) -> str:
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if i and (_NEW_QUESTION.match(line) or line.rstrip().endswith("?")):
+            return "\n".join(lines[:i])
+    return output
+
+
+def _read_tolerant(output: str, table) -> Answer:
+    if not output.strip():
+        raise ValueError("empty output")
+    first = next((line for line in output.splitlines() if line.strip()), "")
+    bare = parse_number(first)
+    if bare is not None:  # "2.2%\n\nThe answer is: 2.2": the answer written first, alone
+        return bare
     lines = list(_ANSWER_LINE.finditer(output))
     body = lines[-1].group("rest") if lines and lines[-1].group("rest").strip() else output
     stripped = body.strip()
@@ -233,6 +301,11 @@ def extract(output: object, strict: bool = False, table=None, yes_no: bool = Fal
             except P.ProgramError as err:
                 last_error = err
         raise ValueError(f"program: {last_error}")
+    # The first line that states a number is the answer; what follows is explanation ("2.2%\n\n
+    # The percentage change from 2018 to 2019 is 2.2%. This is calculated by ...").
+    for line in body.splitlines():
+        if _candidates(line, years=False):
+            return stated_number(line)
     number = stated_number(body)
     if number is not None:
         return number

@@ -69,6 +69,11 @@ def test_parse_number_rejects(text) -> None:
         ("The ratio is 1.5e3", "1500", None),
         ("1e-3", "0.001", "0.001"),
         ("Answer: 1e400", None, None),  # too large for a float: no number, no crash
+        # real SmolLM2 continuations of "Answer:": the first line that states a number answers
+        (" 1.5\n\nThe change in Capital redemption reserve in 2019 from 2018 was 1.5%.", "1.5", None),
+        (" \nGains on the sale of company-operated restaurants are $1,366.", "1366", None),
+        (" 2019 - 2018 = 19\n\nThe change in Recognized net actuarial (gain) loss", "19", None),
+        ("In 2019:\nrevenue was 5.2", "5.2", None),  # a line of years alone is context
     ],
 )
 def test_extract(output: str, tolerant: str | None, strict: str | None) -> None:

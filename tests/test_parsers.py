@@ -48,9 +48,16 @@ HEADLINE = LabelParser(["yes", "no"], {"true": "yes", "false": "no", "y": "yes",
         ("positive. The sentiment is positive", MISSING, "positive"),  # one label, twice
         ("Bullish", "positive", "positive"),
         # a first line that commits wins over a later echo of the prompt (the model continuing)
-        ("positive\n\nSentence: Sales fell.\nAnswer with one word: negative, neutral or positive.", MISSING, "positive"),
+        (
+            "positive\n\nSentence: Sales fell.\nAnswer with one word: negative, neutral or positive.",
+            MISSING,
+            "positive",
+        ),
         # an echo of the options on the first line is passed over, not counted as an answer
         ("Answer with one word: negative, neutral or positive.\nNegative", MISSING, "negative"),
+        # an enumerated list of options is not an answer; one numbered answer is
+        ("A) negative\nB) neutral\nC) positive", MISSING, MISSING),
+        ("1. positive", MISSING, "positive"),
     ],
 )
 def test_sentiment_cases(output, strict, tolerant):
@@ -66,6 +73,8 @@ def test_multiword_labels_and_synonyms():
     # Two topics named, neither committed to: an answer, not a guess at the earliest mention.
     assert TOPIC.tolerant("stock movement and markets") == MISSING
     assert TOPIC.tolerant("The topic is Markets.\nStock Movement is also possible") == "Markets"
+    # real SmolLM2 output (tests/data/parser_gold.jsonl): the options listed, no answer
+    assert TOPIC.tolerant(":\nA) Markets\nB) Fed | Central Banks\nC) Stock Movement\n") == MISSING
 
 
 def test_yes_no_is_not_treated_as_negation():
@@ -164,3 +173,42 @@ def test_fuzz_negated_label_is_never_asserted(label, negation):
 def test_fuzz_negation_ends_with_its_clause(negated, asserted, boundary):
     if negated != asserted:
         assert SENT.tolerant(f"It is not {negated}{boundary}{asserted}") == asserted
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement with hand-labelled real model outputs (tests/data/parser_gold.jsonl, bench/bench_parsers.py)
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_parsers.py"
+    spec = importlib.util.spec_from_file_location("bench_parsers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gold_set_is_real_varied_and_well_formed():
+    bench = _bench()
+    records = bench.load()
+    assert len(records) >= 300
+    assert {"fpb", "tfns", "fiqa_sa", "headline", "twitter_topic", "finqa"} <= {r["task"] for r in records}
+    # with and without the chat template, with and without the answer prefix
+    assert {"chat+prefix", "chat", "plain", "plain+prefix"} <= {r["prompt_style"] for r in records}
+    for r in records:
+        assert isinstance(r["output"], str) and r["source_model"].startswith("SmolLM2-135M-Instruct"), r
+        if r["task"] != "finqa":
+            allowed = {*r["choices"], MISSING}
+            assert r["gold_tolerant"] in allowed and r["gold_strict"] in allowed, r
+            # strict is a subset of tolerant: what IS a label is also that label when read loosely
+            assert r["gold_strict"] in (MISSING, r["gold_tolerant"]), r
+
+
+def test_parser_agreement_with_hand_labels_meets_the_goal():
+    bench = _bench()
+    result = bench.agreement(bench.load())
+    for mode, goal in bench.GOALS.items():
+        wrong = [(d["output"], d["gold"], d["parser"]) for d in result[mode]["disagreements"]]
+        assert result[mode]["rate"] >= goal, (mode, result[mode]["rate"], wrong)

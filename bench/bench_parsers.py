@@ -1,8 +1,8 @@
 """Parser agreement with hand-labelled real model outputs (tests/data/parser_gold.jsonl).
 
 Each record is one real SmolLM2-135M-Instruct output (base model or a briefly LoRA-trained one;
-tasks fpb, tfns, fiqa_sa, headline, twitter_topic and finqa; prompt styles `chat+prefix`, `chat`
-and `plain`) with the parse a careful reader gives it, labelled by hand (tests/data/README.md
+tasks fpb, tfns, fiqa_sa, headline, twitter_topic and finqa; prompt styles `chat+prefix`, `chat`,
+`plain+prefix` and `plain`) with the parse a careful reader gives it, labelled by hand (tests/data/README.md
 states the reading rules). This prints, for the label parser (classification tasks) and the
 numeric reader (finqa), the share of records where the parser agrees with that reading, in
 tolerant and strict mode, per task, and lists every disagreement. Goal: tolerant >= 99%, strict

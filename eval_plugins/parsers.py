@@ -6,8 +6,8 @@ Two modes, both reported by every generative task so a format penalty is visible
 - tolerant: exactly one label asserted. The output is read line by line; the answer is the first
   line that asserts exactly one label (a line naming several, such as an echo of the options
   "negative, neutral, or positive." or a hedge "could be positive or negative", commits to
-  nothing and is passed over, and so are enumerated lines that list different labels, "A) ...
-  \nB) ..."). A mention is NOT an assertion when it is
+  nothing and is passed over, and so are enumerated lines, two or more of them being a list of
+  options "A) ...\nB) ..."). A mention is NOT an assertion when it is
   - negated: a negation word ("not", "no", "isn't", "neither", "without", ...) scopes over the
     rest of its clause, so "not very positive" is not positive, while "no, negative" is negative
     (the comma ends the clause) and "not positive but negative" is negative;
@@ -139,10 +139,9 @@ class LabelParser:
         if not isinstance(output, str):
             return MISSING
         lines = [(line, set(self.asserted(line))) for line in output.splitlines()]
-        # Enumerated lines naming different labels ("A) Analyst Update\nB) Fed | Central Banks")
-        # are the options listed, not an answer.
-        items = {frozenset(found) for line, found in lines if _ITEM.match(line) and len(found) == 1}
-        listing = len(items) >= 2
+        # Two or more enumerated lines ("A) Analyst Update\nB) Fed |", cut short) are the
+        # options listed, not an answer.
+        listing = sum(bool(_ITEM.match(line)) for line, _ in lines) >= 2
         for line, found in lines:
             if len(found) == 1 and not (listing and _ITEM.match(line)):
                 return found.pop()

@@ -197,6 +197,7 @@ def test_gold_set_is_real_varied_and_well_formed():
     assert {"fpb", "tfns", "fiqa_sa", "headline", "twitter_topic", "finqa"} <= {r["task"] for r in records}
     # with and without the chat template, with and without the answer prefix
     assert {"chat+prefix", "chat", "plain", "plain+prefix"} <= {r["prompt_style"] for r in records}
+    assert len({r["source_model"] for r in records}) >= 2  # base and briefly LoRA-trained
     for r in records:
         assert isinstance(r["output"], str) and r["source_model"].startswith("SmolLM2-135M-Instruct"), r
         if r["task"] != "finqa":

@@ -10,8 +10,8 @@ four prompt styles (BASE_PLAN says which task gets which):
 - `plain`: the bare task prompt, no chat template, no prefix (FPB only: SmolLM2 answers "A:" and
   stops, so the other tasks use `plain+prefix`).
 With GOLD_LORA=1, then the same for a LoRA adapter trained briefly (peft, a few dozen steps) on
-the train splits, for outputs of a model that has started to learn the answer format (minutes of
-CPU: not run for the committed set, see tests/data/README.md).
+the train splits, for outputs of a model that has started to learn the answer format (about two
+minutes of CPU when the machine is free).
 
 Twitter topics: no real copy of the topic set is available offline, so its prompt is asked about
 real TFNS tweets (the outputs are real; there is no gold topic, and none is needed to label a parse).

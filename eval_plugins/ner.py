@@ -82,6 +82,8 @@ def read_conll(path: Path) -> list[Sentence]:
             tags.clear()
 
     for n, line in enumerate(D.read_lines(path), start=1):
+        if n == 1:
+            line = line.removeprefix("\ufeff")  # a UTF-8 BOM would glue onto "-DOCSTART-"
         if line.startswith("-DOCSTART-"):
             flush()
             continue

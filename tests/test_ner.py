@@ -169,6 +169,13 @@ def test_initial_maps_onto_its_tokens() -> None:
     assert strict["f1"] == 1.0
 
 
+def test_utf8_bom_does_not_glue_onto_docstart(tmp_path: Path) -> None:
+    path = tmp_path / "FIN5.txt"
+    path.write_text("\ufeff-DOCSTART- -X- O O\n\nJohn NNP O I-PER\npaid VBD O O\n", encoding="utf-8")
+    sentences = NER.read_conll(path)
+    assert [s["tokens"] for s in sentences] == [["John", "paid"]]
+
+
 def test_duplicates_and_every_occurrence() -> None:
     tokens = "Agent pays Agent in Texas".split()
     tags = ["I-PER", "O", "I-PER", "O", "I-LOC"]

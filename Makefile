@@ -62,6 +62,7 @@ demo: install
 	$(PY) -m finbench.demo
 
 bench: install
+	$(OFFLINE) $(PY) bench/bench_parsers.py
 	$(OFFLINE) $(PY) bench/bench_eval.py
 	$(OFFLINE) $(PY) bench/bench_mixture.py
 	$(OFFLINE) $(PY) bench/bench_packing.py

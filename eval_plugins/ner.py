@@ -82,6 +82,8 @@ def read_conll(path: Path) -> list[Sentence]:
             tags.clear()
 
     for n, line in enumerate(D.read_lines(path), start=1):
+        if n == 1:
+            line = line.removeprefix("\ufeff")  # a UTF-8 BOM would glue onto "-DOCSTART-"
         if line.startswith("-DOCSTART-"):
             flush()
             continue
@@ -201,7 +203,9 @@ def target_text(tokens: Sequence[str], tags: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Parsing model output
 
-_BULLET = re.compile(r"^\s*(?:[-*\u2022\u2013>]+|\(?\d{1,3}[.)]|[a-z][.)](?=\s))\s*", re.IGNORECASE)
+# Bullets: "-", "*", "1.", "2)", "(a)", "b)", and a LOWERCASE "a. ": an uppercase letter and a dot
+# is a person's initial ("A. Smith, person"), kept as part of the entity.
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u2013>]+|\(?\d{1,3}[.)]|\(?[A-Za-z]\)(?=\s)|[a-z]\.(?=\s))\s*")
 _STRICT_LINE = re.compile(r"^(?P<entity>\S.*?), (?P<type>person|organization|location)$", re.IGNORECASE)
 _TYPE_ALT = "|".join(sorted(map(re.escape, _TYPE_WORDS), key=len, reverse=True))
 _TOLERANT_LINE = re.compile(

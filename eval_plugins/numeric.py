@@ -4,7 +4,14 @@ Reading an answer (`extract`), two modes, both reported by every numeric task:
 - strict: the whole output (after an optional "Answer:" prefix and trailing punctuation) must be
   one number, `yes`/`no`, or a FinQA program;
 - tolerant: the content of an explicit "Answer:" line if there is one, else the whole output; in
-  it, a FinQA program if it starts with one, else the first number (or yes/no when no number).
+  it, a FinQA program if it starts with one, else, in the first line that states a number (later
+  lines explain), the STATED number (`stated_number`: the result
+  of a computation "... = 24.4%", else a number introduced as a statement "the change is 12.5%",
+  else the first number that is not a year, so "From 2018 to 2019 revenue grew 12.5%" is 12.5%),
+  or yes/no when there is no number. When every gold is yes/no, a committed yes or no (read by
+  the label parser: negation, hedges) comes first: "Yes, 5 is greater than 3" is yes, not 5.
+Numbers may be written in scientific notation (`1e-3`, `1.5E+3`); one too large for a float
+("1e400", 400 digits) is no number, never a crash.
 Programs run in the safe interpreter (eval_plugins.finqa_program) against the document's table.
 
 Numbers (`Number`) keep how they were written: `$(1,234.5)` is -1234.5, `14.1%` is 14.1 with a
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 from lm_eval.api.filter import Filter
 
 from eval_plugins import finqa_program as P
+from eval_plugins.parsers import LabelParser
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,7 @@ _NUM = (
     r"(?P<neg>[-\u2212\u2013])?\s*(?P<cur>[$\u20ac\u00a3])?\s*(?P<open>\()?\s*(?P<neg2>[-\u2212])?\s*"
     r"(?P<cur2>[$\u20ac\u00a3])?\s*"
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?P<frac>\.\d+)?(?![\d.]\d)"
+    r"(?:(?<=\d)[eE](?P<exp>[-+]?\d{1,6})(?![\d.]))?"
     r"\s*(?P<close>\))?\s*(?P<pct>%|percent\b|per cent\b|pct\b)?"
 )
 _NUM_RE = re.compile(_NUM, re.IGNORECASE)
@@ -52,6 +61,7 @@ _ANSWER_LINE = re.compile(
 _STRICT_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
 _CALL = re.compile(r"[A-Za-z_][A-Za-z_0-9.]*\(")
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_YES_NO_PARSER = LabelParser(["yes", "no"])
 
 
 @dataclass(frozen=True)
@@ -84,23 +94,109 @@ def _from_match(m: re.Match) -> Number | None:
     if m.group("int") is None and m.group("frac") is None:
         return None
     digits = (m.group("int") or "0").replace(",", "") + (m.group("frac") or "")
+    exponent = int(m.group("exp") or 0)
     try:
-        value = float(digits)
+        value = float(f"{digits}e{exponent}")
     except ValueError:  # pragma: no cover - the regex only admits digits
         return None
+    if not math.isfinite(value):  # "1e400", a 400-digit number: no usable value
+        return None
     negative = bool(m.group("neg") or m.group("neg2")) or bool(m.group("open") and m.group("close"))
-    decimals = len(m.group("frac")) - 1 if m.group("frac") else 0
+    decimals = max((len(m.group("frac")) - 1 if m.group("frac") else 0) - exponent, 0)
     return Number(-value if negative else value, decimals, bool(m.group("pct")))
 
 
-def numbers(text: str) -> list[Number]:
-    """Every number written in `text`, in order."""
+def _matches(text: str) -> list[tuple[Number, re.Match]]:
     found = []
     for m in _NUM_RE.finditer(text):
         number = _from_match(m)
         if number is not None:
-            found.append(number)
+            found.append((number, m))
     return found
+
+
+def numbers(text: str) -> list[Number]:
+    """Every number written in `text`, in order."""
+    return [number for number, _ in _matches(text)]
+
+
+def _is_year(m: re.Match) -> bool:
+    """A bare 4-digit integer 1900-2100: a date in the question, rarely the answer."""
+    plain = not any(m.group(g) for g in ("neg", "neg2", "cur", "cur2", "open", "frac", "pct", "exp"))
+    digits = m.group("int") or ""
+    return plain and len(digits) == 4 and digits.isdigit() and 1900 <= int(digits) <= 2100
+
+
+# What introduces a stated result: "= 24.4%", "is 12.5%", "was $5", "grew by 3%", "of about 7".
+_RESULT_CUE = re.compile(r"(?:=|\bequals?|\bequal to)\s*(?:approximately|about|around|roughly|~)?\s*$", re.I)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# "October 31", "October 31, 2019"
+_DATE_BEFORE = re.compile(rf"\b{_MONTH}\s*(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s*)?$", re.I)
+_DATE_AFTER = re.compile(rf"(?:st|nd|rd|th)?\s+{_MONTH}(?:\s|$|,)", re.I)  # "24 February"
+_GLUED_BEFORE = re.compile(r"\d[-/\u2013]$")  # "2019-01", "2018-0": a date, range or code
+_GLUED_AFTER = re.compile(r"[-/\u2013]\d")
+_OPERAND_OPEN = re.compile(r"\b(?:from|between|than|versus|vs\.?)\s*[$\u20ac\u00a3]?\s*$", re.I)
+_OPERAND_CLOSE = re.compile(r"\b(?:to|and)\s*[$\u20ac\u00a3]?\s*$", re.I)
+_OPENER_IN_SENTENCE = re.compile(r"\b(?:from|between)\b[^.;:\n]*$", re.I)
+_NEW_QUESTION = re.compile(r"\s*(?:question|q)\s*[:.]", re.I)
+_STATED_CUE = re.compile(
+    r"\b(?:is|was|are|were|be|by|of|at|totall?ed|amounts? to)\s*(?:approximately|about|around|roughly|nearly|~)?\s*$",
+    re.I,
+)
+
+
+def _candidates(text: str, years: bool = True) -> list[tuple[Number, re.Match]]:
+    """Numbers of `text` that may be its answer: not part of a date ("October 31, 2019",
+    "2019-01-23"), a range or code glued by "-" or "/" to another number ("2018-0", "2017/18"),
+    nor an operand ("from 40.0% to 50.9%", "between 5 and 3", "greater than 3"); years only when
+    `years`."""
+    found = _matches(text)
+    out = []
+    operand_pair = False
+    for number, m in found:
+        before = text[max(0, m.start() - 40) : m.start()]
+        after = text[m.end() : m.end() + 12]
+        if _DATE_BEFORE.search(before) or _DATE_AFTER.match(after):
+            continue
+        glued_sign = bool(m.group("neg")) and before[-1:].isdigit()  # the "-" of "2018-0"
+        if glued_sign or _GLUED_BEFORE.search(before) or _GLUED_AFTER.match(text[m.end() :]):
+            continue
+        if _OPERAND_OPEN.search(before):
+            operand_pair = True
+            continue
+        # "to"/"and" closes "from X to Y", "between X and Y" (X may be a skipped date)
+        opened = operand_pair or _OPENER_IN_SENTENCE.search(text[: m.start()])
+        operand_pair = False
+        if opened and _OPERAND_CLOSE.search(before):
+            continue
+        if years or not _is_year(m):
+            out.append((number, m))
+    return out
+
+
+def stated_number(text: str) -> Number | None:
+    """The number `text` states as its answer, else None.
+
+    Among the numbers that may be an answer (`_candidates`), in order: the last result of a
+    computation ("... = 24.4%"); the first number introduced as a statement ("the change is
+    12.5%"); the first one that is not a year ("From 2018 to 2019 revenue grew 12.5%" -> 12.5%);
+    the first year (when a year is all there is: "2019").
+    """
+    found = _candidates(text)
+    candidates = [(n, m) for n, m in found if not _is_year(m)] or found
+    if not candidates:
+        return None
+
+    def before(m: re.Match) -> str:
+        return text[max(0, m.start() - 40) : m.start()]
+
+    results = [n for n, m in candidates if _RESULT_CUE.search(before(m))]
+    if results:
+        return results[-1]
+    stated = [n for n, m in candidates if _STATED_CUE.search(before(m))]
+    if stated:
+        return stated[0]
+    return candidates[0][0]
 
 
 def parse_number(text: object) -> Number | None:
@@ -135,10 +231,24 @@ def _yes_no(text: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def extract(output: object, strict: bool = False, table=None) -> Answer:
-    """The answer in model output, or raises ValueError with the reason."""
+def golds_are_yes_no(golds: Iterable[object]) -> bool:
+    """True when every gold form is "yes" or "no" (a yes/no question: read the answer as such)."""
+    golds = list(golds)
+    return bool(golds) and all(isinstance(g, str) and g.strip().lower() in ("yes", "no") for g in golds)
+
+
+def extract(output: object, strict: bool = False, table=None, yes_no: bool = False) -> Answer:
+    """The answer in model output, or raises ValueError with the reason.
+
+    `yes_no`: the question is a yes/no one, so a committed yes or no ("Yes, 5 is greater than 3")
+    is the answer and numbers in the reasoning are not; without one, the usual number reading.
+    """
     if not isinstance(output, str) or not output.strip():
         raise ValueError("empty output")
+    if yes_no and not strict:
+        committed = _YES_NO_PARSER.tolerant(output)
+        if committed != MISSING:
+            return committed
     if strict:
         body = _STRICT_PREFIX.sub("", output.strip(), count=1).strip().rstrip(".").strip()
         if body.lower() in ("yes", "no"):
@@ -149,6 +259,33 @@ def extract(output: object, strict: bool = False, table=None) -> Answer:
         if number is None:
             raise ValueError("strict: output is not a single number, yes/no or program")
         return number
+    # A model that has answered often goes on with a made-up next question ("What is ...?",
+    # "Question: ...") and its answer: read only what comes before that, unless nothing there
+    # answers (the model restated the question first).
+    head = _before_new_question(output)
+    for text in dict.fromkeys((head, output)):
+        try:
+            return _read_tolerant(text, table)
+        except ValueError as err:
+            last = err
+    raise last
+
+
+def _before_new_question(output: str) -> str:
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if i and (_NEW_QUESTION.match(line) or line.rstrip().endswith("?")):
+            return "\n".join(lines[:i])
+    return output
+
+
+def _read_tolerant(output: str, table) -> Answer:
+    if not output.strip():
+        raise ValueError("empty output")
+    first = next((line for line in output.splitlines() if line.strip()), "")
+    bare = parse_number(first)
+    if bare is not None:  # "2.2%\n\nThe answer is: 2.2": the answer written first, alone
+        return bare
     lines = list(_ANSWER_LINE.finditer(output))
     body = lines[-1].group("rest") if lines and lines[-1].group("rest").strip() else output
     stripped = body.strip()
@@ -164,9 +301,14 @@ def extract(output: object, strict: bool = False, table=None) -> Answer:
             except P.ProgramError as err:
                 last_error = err
         raise ValueError(f"program: {last_error}")
-    found = numbers(body)
-    if found:
-        return found[0]
+    # The first line that states a number is the answer; what follows is explanation ("2.2%\n\n
+    # The percentage change from 2018 to 2019 is 2.2%. This is calculated by ...").
+    for line in body.splitlines():
+        if _candidates(line, years=False):
+            return stated_number(line)
+    number = stated_number(body)
+    if number is not None:
+        return number
     yes_no = _yes_no(body)
     if yes_no:
         return yes_no
@@ -237,8 +379,9 @@ class NumericFilter(Filter):
         self.strict = bool(strict)
 
     def one(self, resp: object, doc: dict) -> str:
+        yes_no = golds_are_yes_no(doc.get("golds") or [doc.get("label")])
         try:
-            return encode(extract(resp, strict=self.strict, table=doc.get("table") or None))
+            return encode(extract(resp, strict=self.strict, table=doc.get("table") or None, yes_no=yes_no))
         except (ValueError, P.ProgramError) as err:
             log.debug(
                 "doc %s: %s answer unreadable: %s",

@@ -145,6 +145,37 @@ def test_corpus_level_pooling_matches_seqeval() -> None:
     assert NER.missing_rate(items) == 0.0  # "none" is an answer, not a format failure
 
 
+@pytest.mark.parametrize(
+    ("line", "entity"),
+    [
+        ("A. Smith, person", "A. Smith"),  # issue 13: the initial was taken for a bullet
+        ("J. P. Morgan, organization", "J. P. Morgan"),
+        ("a. Apple Inc., organization", "Apple Inc."),  # a lowercase letter bullet
+        ("b) Apple Inc., organization", "Apple Inc."),
+        ("(C) Apple Inc., organization", "Apple Inc."),
+        ("1. A. Smith, person", "A. Smith"),
+    ],
+)
+def test_initials_are_kept_and_letter_bullets_dropped(line: str, entity: str) -> None:
+    assert NER.parse_lines(line)[0][0] == entity
+
+
+def test_initial_maps_onto_its_tokens() -> None:
+    tokens = "A. Smith joined Acme".split()
+    tags = ["I-PER", "I-PER", "O", "I-ORG"]
+    _, scores = _score(tokens, tags, "A. Smith, person\nAcme, organization")
+    assert scores["f1"] == 1.0
+    _, strict = _score(tokens, tags, "A. Smith, person\nAcme, organization", strict=True)
+    assert strict["f1"] == 1.0
+
+
+def test_utf8_bom_does_not_glue_onto_docstart(tmp_path: Path) -> None:
+    path = tmp_path / "FIN5.txt"
+    path.write_text("\ufeff-DOCSTART- -X- O O\n\nJohn NNP O I-PER\npaid VBD O O\n", encoding="utf-8")
+    sentences = NER.read_conll(path)
+    assert [s["tokens"] for s in sentences] == [["John", "paid"]]
+
+
 def test_duplicates_and_every_occurrence() -> None:
     tokens = "Agent pays Agent in Texas".split()
     tags = ["I-PER", "O", "I-PER", "O", "I-LOC"]

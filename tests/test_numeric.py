@@ -22,6 +22,12 @@ from eval_plugins import numeric as N
         ("$ -23,158", -23158.0, False),
         (".5", 0.5, False),
         (3.8, 3.8, False),
+        ("1e-3", 0.001, False),  # scientific notation (issue 13: was read as 1)
+        ("1.5e3", 1500.0, False),  # (was read as 1.5)
+        ("1.5E+3", 1500.0, False),
+        ("-2.5e-2%", -0.025, True),
+        ("1e308", 1e308, False),
+        ("9" * 300, float("9" * 300), False),
     ],
 )
 def test_parse_number(text, value, percent) -> None:
@@ -31,7 +37,9 @@ def test_parse_number(text, value, percent) -> None:
     assert number.percent is percent
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1.2.3", "12 apples", None, float("nan"), True])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1.2.3", "12 apples", None, float("nan"), True, "1e400", "9" * 400, float("inf")]
+)
 def test_parse_number_rejects(text) -> None:
     assert N.parse_number(text) is None
 
@@ -52,6 +60,20 @@ def test_parse_number_rejects(text) -> None:
         ("foo(1, 2)", None, None),
         ("divide(1, 0)", None, None),
         ("", None, None),
+        # issue 13: the stated answer, not an incidental number
+        ("From 2018 to 2019 revenue grew 12.5%", "12.5%", None),
+        ("The change from 2018 to 2019 is 293.6", "293.6", None),
+        ("(1,496.5 - 1,202.9) / 1,202.9 = 0.244 = 24.4%", "24.4%", None),
+        ("In 2019 it was $5.2 million", "5.2", None),
+        ("2019", "2019", "2019"),  # a year is the answer when it is all there is
+        ("The ratio is 1.5e3", "1500", None),
+        ("1e-3", "0.001", "0.001"),
+        ("Answer: 1e400", None, None),  # too large for a float: no number, no crash
+        # real SmolLM2 continuations of "Answer:": the first line that states a number answers
+        (" 1.5\n\nThe change in Capital redemption reserve in 2019 from 2018 was 1.5%.", "1.5", None),
+        (" \nGains on the sale of company-operated restaurants are $1,366.", "1366", None),
+        (" 2019 - 2018 = 19\n\nThe change in Recognized net actuarial (gain) loss", "19", None),
+        ("In 2019:\nrevenue was 5.2", "5.2", None),  # a line of years alone is context
     ],
 )
 def test_extract(output: str, tolerant: str | None, strict: str | None) -> None:
@@ -65,6 +87,34 @@ def test_extract(output: str, tolerant: str | None, strict: str | None) -> None:
                 assert got == expected
             else:
                 assert N.parse_number(got).value == pytest.approx(N.parse_number(expected).value, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("output", "golds", "tolerant"),
+    [
+        ("Yes, 5 is greater than 3", ["yes"], "yes"),  # issue 13: was read as 5
+        ("No. Revenue fell from 2018 to 2019 by 3%.", ["no"], "no"),
+        ("Yes, 5 is greater than 3", ["5"], "5"),  # a numeric gold still reads the number
+        ("It could be yes or no; 7 units", ["yes"], "7"),  # no committed yes/no: the usual reading
+        ("I don't know", ["yes"], None),
+    ],
+)
+def test_yes_no_gold_reads_yes_no(output: str, golds: list[str], tolerant: str | None) -> None:
+    got = N.NumericFilter(strict=False).one(output, {"id": "q", "golds": golds})
+    if tolerant is None:
+        assert got.startswith(N.MISSING)
+    else:
+        assert got == tolerant
+    scores = N.process_results({"golds": golds}, [got])
+    assert scores["score"] == float(tolerant in golds)
+
+
+@pytest.mark.parametrize("answer", ["1e308", "9" * 300, "1" * 400, "-1e308", "1e-320", "1e400%"])
+def test_overflowing_numbers_never_crash(answer: str) -> None:
+    for strict in (False, True):
+        got = N.NumericFilter(strict=strict).one(f"Answer: {answer}", {"id": "o", "golds": [answer, "1"]})
+        scores = N.process_results({"golds": [answer, "1e308", "1"]}, [got])
+        assert set(scores) == set(N.METRICS)
 
 
 def test_extract_program_uses_the_doc_table() -> None:
@@ -137,3 +187,31 @@ def test_fuzz_roundtrip_matches_itself(value: float, decimals: int) -> None:
     answer = N.extract(f"The result is {text}.")
     assert N.match(answer, [text], tolerant=False)
     assert N.match(answer, [text], tolerant=True)
+
+
+_HUGE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(10**400), max_value=10**400).map(str),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-(10**6), 10**6), st.integers(-400, 400)),
+    st.text(alphabet="0123456789.,e-+%$()", max_size=400),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(answer=_HUGE, gold=_HUGE, strict=st.booleans(), prose=st.booleans())
+def test_fuzz_overflow_never_raises(answer: str, gold: str, strict: bool, prose: bool) -> None:
+    """Issue 13: `round(g.value)` raised OverflowError on a gold or answer like 1e308 or 300 digits."""
+    output = f"From 2018 to 2019 the value is {answer}." if prose else answer
+    got = N.NumericFilter(strict=strict).one(output, {"id": "h", "golds": [gold, "yes"]})
+    scores = N.process_results({"golds": [gold, answer]}, [got])
+    assert set(scores) == set(N.METRICS)
+    N.match(N.decode(got), [gold, N.parse_number(answer) or answer], tolerant=True, scale=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mantissa=st.floats(-1e6, 1e6).filter(lambda v: abs(v) >= 1e-3), exponent=st.integers(-30, 30))
+def test_fuzz_scientific_notation_reads_its_value(mantissa: float, exponent: int) -> None:
+    text = f"{mantissa:.4f}e{exponent}"
+    expected = float(text)
+    got = N.extract(f"The answer is {text}")
+    assert got.value == pytest.approx(expected, rel=1e-12)

@@ -28,6 +28,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from finbench import hub as H
 from finbench import recipes as R
 from finbench import settings
 from finbench import tasks as T
@@ -349,7 +350,7 @@ def evaluate(
     backend = "vllm" if lm is not None else choose_backend(backend or s.get("backend", "auto"))
     limit = limit if limit is not None else s.get("limit")
     num_fewshot = num_fewshot if num_fewshot is not None else s.get("num_fewshot")
-    batch_size = batch_size or s.get("batch_size", "auto")
+    batch_size = cpu_batch_size(batch_size or s.get("batch_size", "auto"), backend)
     tm = checked_task_manager(tasks)
     if lm is None:
         lm = make_lm(t, backend, batch_size)
@@ -366,9 +367,43 @@ def evaluate(
         "limit": limit,
         "chat_template": template,
         "chat_template_sha256": hashlib.sha256((template or "").encode()).hexdigest(),
+        "data": data_provenance(tasks),
     }
     write_results(results, t.out_dir, extra=extra)
     return results
+
+
+CPU_BATCH_SIZE = 8
+
+
+def cpu_batch_size(batch_size: Any, backend: str) -> Any:
+    """`auto` on hf without a GPU becomes an integer: lm-eval's batch-size probe starts at 64 and
+    halves on out-of-memory, which on a CPU means minutes and gigabytes before the first answer."""
+    if batch_size != "auto" or backend != "hf":
+        return batch_size
+    import torch
+
+    if torch.cuda.is_available():
+        return batch_size
+    logging.getLogger(__name__).info("batch_size auto on CPU -> %d (pass --batch-size to change)", CPU_BATCH_SIZE)
+    return CPU_BATCH_SIZE
+
+
+def data_provenance(tasks: list[str]) -> dict[str, Any]:
+    """Where each of our tasks' rows came from: the raw folder, or the hub source with its locked sha."""
+    known = T.discover()
+    root = settings.data_dir()
+    out: dict[str, Any] = {}
+    for name in tasks:
+        info = known.get(name)
+        if info is None:  # an lm-eval built-in or a group
+            continue
+        if root is not None:
+            raw = info.source.get("raw") or {}
+            out[name] = {"raw_dir": str(root / raw.get("folder", info.folder))}
+        else:
+            out[name] = {"hub": H.record(info.source.get("hub") or {})}
+    return out
 
 
 def flat_rows(results: dict[str, Any]) -> list[dict[str, Any]]:

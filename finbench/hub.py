@@ -203,6 +203,31 @@ def load_dataset(
     return ds
 
 
+def download_file(repo: str, filename: str, *, revision: str) -> Path:
+    """One file of a dataset repo, for files `datasets` cannot type (e.g. JSON whose fields mix
+    lists, numbers and strings): the mirror's copy when FINBENCH_HUB_MIRROR is set, else
+    `hf_hub_download` at the locked sha (or `revision`). Errors are one line, as for load_dataset."""
+    where = f"hub dataset {key(repo, revision)}"
+    mirror = settings.hub_mirror()
+    if mirror is not None:
+        path = mirror_folder(mirror, repo, revision) / filename
+        if not path.is_file():
+            raise DataError(f"{settings.HUB_MIRROR_ENV}={mirror}: no file {path} for {where}")
+        return path
+    from huggingface_hub import hf_hub_download
+
+    rev = locked_sha(repo, revision) or revision
+    try:
+        return Path(hf_hub_download(repo, filename, repo_type="dataset", revision=rev))
+    except Exception as err:  # offline, unknown revision or file, network
+        if settings.hub_offline() or _is_unreachable(err):
+            raise DataError(
+                f"{where}: the hub is not reachable (offline or no network); {_ways_out(repo, revision)}"
+            ) from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DataError(f"{where}: cannot download {filename!r}: {type(err).__name__}: {first[:300]}") from err
+
+
 def require_columns(ds: Any, columns: Iterable[str], where: str) -> None:
     """A one-line error naming the first missing column (a hub copy with another schema)."""
     found = list(getattr(ds, "column_names", None) or [])

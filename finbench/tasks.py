@@ -257,8 +257,6 @@ def project_task_names() -> frozenset[str]:
     """Task, group and tag names of ours that lm-eval can load (our folders + generated groups)."""
     from lm_eval.tasks import TaskManager
 
-    from finbench.lmeval_hook import task_paths
-
     return frozenset(TaskManager(include_path=task_paths(), include_defaults=False).all_tasks)
 
 

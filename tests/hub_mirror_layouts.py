@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import datasets
@@ -287,6 +288,15 @@ def orcamath(root: Path, n: int) -> None:
     )
 
 
+def tatqa(root: Path) -> None:
+    """next-tat/TAT-QA holds the upstream JSON files at its root: our fixtures are in that format."""
+    base = root / "next-tat/TAT-QA"
+    base.mkdir(parents=True, exist_ok=True)
+    fixtures = Path(__file__).parent / "fixtures" / "data" / "tatqa"
+    for f in sorted(fixtures.glob("tatqa_dataset_*.json")):
+        shutil.copyfile(f, base / f.name)
+
+
 def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int] | None = None) -> Path:
     s = dict(SMALL, **(sizes or {}))
     fpb(root, s["fpb"])
@@ -300,4 +310,5 @@ def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int
     financebench(root, s["financebench"])
     openorca(root, s["openorca"])
     orcamath(root, s["orcamath"])
+    tatqa(root)
     return root

@@ -180,17 +180,11 @@ def read_raw(root: Path) -> D.Splits:
 def read_hub(path: str, revision: str) -> D.Splits:
     # The hub repo holds the upstream JSON files themselves (no loader script, no parquet): the
     # answers mix lists, numbers and strings, which Arrow cannot type, so read them as JSON.
-    from huggingface_hub import hf_hub_download
+    from finbench import hub as H
 
     out: D.Splits = {}
     for split, name in RAW_FILES.items():
-        try:
-            local = hf_hub_download(path, name, repo_type="dataset", revision=revision)
-        except Exception as err:  # offline, unknown revision, network: say what was asked for
-            raise D.DataError(
-                f"hub dataset {path}@{revision}: cannot download {name!r} ({type(err).__name__}: {err}). "
-                f"Offline, set {D.DATA_DIR_ENV} to a folder with tatqa/{name}."
-            ) from err
+        local = H.download_file(path, name, revision=revision)
         out[split] = read_records(D.read_json(Path(local)), f"hub {path}@{revision} {name}")
     return out
 

@@ -1,0 +1,167 @@
+"""`paper_exact`: the study as its authors' released code builds it (meniData1/cocktail_effect
+@ 24bde3e, src/cocktail.py), built for real from a hub-shaped mirror (FINBENCH_HUB_MIRROR) of small
+fake sources of known lengths, and checked against the authors' rule computed here independently:
+each finance set = min(N, len) rows of `load_dataset(...).shuffle(seed=42)`, OpenOrca = the sum of
+the SEVEN capped finance sizes, Orca-Math = that // 2, whatever the member holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import hub_mirror_layouts as L
+import numpy as np
+import pytest
+
+from finbench import hub as H
+from finbench import mixtures as M
+from finbench.mixtures.sampling import SAMPLERS
+
+ROOT = Path(__file__).resolve().parent.parent
+# The authors' counts (cocktail.py load_datasets) and the fake sources' lengths (odd sum: // 2 shows)
+AUTHORS_N = {"headline": 10000, "fpb": 5000, "ner_cls": 5000, "convfinqa": 2000, "twitter_topic": 2500,
+             "tfns": 5000, "finqa": 2000}
+LENGTHS = {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7, "twitter_topic": 14, "tfns": 12}
+OPENORCA, ORCAMATH = (40, 50), 50
+REPO = {
+    "headline": "FinGPT/fingpt-headline-cls",
+    "fpb": "odedovadia/financial_phrasebank_split",
+    "ner_cls": "FinGPT/fingpt-ner-cls",
+    "convfinqa": "FinGPT/fingpt-convfinqa",
+    "finqa": "ChanceFocus/flare-finqa",
+    "twitter_topic": "zeroshot/twitter-financial-news-topic",
+    "tfns": "zeroshot/twitter-financial-news-sentiment",
+    "orcamath": "microsoft/orca-math-word-problems-200k",
+    "openorca": "Open-Orca/OpenOrca",
+}
+CONFIGS = "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*"
+
+
+def _repo(root: Path, repo: str, train: dict, test: dict, features=None) -> None:
+    """A parquet repo with README `configs:` (how FinGPT's and the other sets are served)."""
+    L._readme(root / repo, "license: mit\n" + CONFIGS)
+    L._parquet(root / repo / "data/train-00000-of-00001.parquet", train, features)
+    L._parquet(root / repo / "data/test-00000-of-00001.parquet", test, features)
+
+
+def _alpaca(tag: str, n: int) -> dict:
+    return {
+        "input": [f"{tag} input {i}" for i in range(n)],
+        "output": [f"{tag} output {i}" for i in range(n)],
+        "instruction": [f"{tag} instruction {i % 3}" for i in range(n)],
+    }
+
+
+def build_authors_mirror(root: Path) -> Path:
+    L.build(root, {"tfns": (LENGTHS["tfns"], 4), "topic": (LENGTHS["twitter_topic"], 4),
+                   "openorca": OPENORCA, "orcamath": ORCAMATH})
+    for name in ("headline", "ner_cls", "convfinqa"):
+        _repo(root, REPO[name], _alpaca(name, LENGTHS[name]), _alpaca(name + " test", 3))
+    feats = datasets.Features({"sentence": datasets.Value("string"),
+                               "label": datasets.ClassLabel(names=["negative", "neutral", "positive"])})
+    n = LENGTHS["fpb"]
+    _repo(root, REPO["fpb"], {"sentence": [f"FPB sentence {i}" for i in range(n)], "label": [i % 3 for i in range(n)]},
+          {"sentence": ["t"], "label": [0]}, feats)
+    n = LENGTHS["finqa"]
+    query = [f"Please answer the given financial question based on the context.\nContext: table {i}\nQuestion: q{i}?\nAnswer:"
+             for i in range(n)]
+    _repo(root, REPO["finqa"], {"id": [f"f{i}" for i in range(n)], "query": query, "answer": [str(i) for i in range(n)],
+                                "text": ["t"] * n}, {"id": ["x"], "query": ["q\nContext: c"], "answer": ["1"], "text": ["t"]})
+    return root
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory) -> Path:
+    return build_authors_mirror(tmp_path_factory.mktemp("authors_mirror"))
+
+
+@pytest.fixture
+def on_mirror(mirror, monkeypatch, tmp_path) -> Path:
+    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(mirror))
+    monkeypatch.setenv("FINBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    return mirror
+
+
+def authors_rows(name: str, n: int) -> list[dict]:
+    """cocktail.py's process_dataset: load_dataset(name, split="train").shuffle(seed=42).select(range(min(n, len)))."""
+    ds = H.load_dataset(REPO[name], revision="main", split="train").shuffle(seed=42)
+    return ds.select(range(min(n, len(ds)))).to_list()
+
+
+def authors_sizes() -> dict[str, int]:
+    capped = {k: min(AUTHORS_N[k], LENGTHS[k]) for k in AUTHORS_N}
+    general = sum(capped.values())  # general_instructions_num: always all seven
+    return {**capped, "openorca": min(general, sum(OPENORCA)), "orcamath": min(general // 2, ORCAMATH)}
+
+
+def built(name: str, out: Path) -> tuple[dict, list[dict]]:
+    from finbench import cli
+
+    assert cli.main(["mixture", "build", name, "--out", str(out), "--no-progress"]) == 0
+    manifest = json.loads(next(out.rglob("*.manifest.json")).read_text())
+    rows = [json.loads(x) for x in next(out.rglob("*.jsonl")).read_text().splitlines()]
+    return manifest, rows
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 100, 4846])
+def test_shuffle_head_equals_datasets_shuffle(length):
+    """Our sampler's first k = datasets' own `.shuffle(seed=42)` order, for real Datasets."""
+    ds = datasets.Dataset.from_dict({"i": list(range(length))}).shuffle(seed=42)
+    keys = SAMPLERS["shuffle_head"].keyer(0, 42, length)(0, length)
+    assert np.argsort(keys, kind="stable").tolist() == ds["i"]
+    assert np.array_equal(np.random.default_rng(42).permutation(length), ds["i"])
+
+
+def test_fpb_plus_openorca_has_the_authors_sizes(on_mirror, tmp_path):
+    manifest, rows = built("paper_exact/fpb+openorca", tmp_path / "out")
+    want = authors_sizes()
+    sizes = {k: c["rows_taken"] for k, c in manifest["components"].items()}
+    # fpb = min(5000, 11) = 11; openorca = sum of the seven capped sizes = 69 (not 11)
+    assert sizes == {"fpb": want["fpb"], "openorca": want["openorca"]} == {"fpb": 11, "openorca": 69}
+    assert manifest["rows"] == 80 == len(rows)
+    assert all(c["upsampling_factor"] == 1.0 for c in manifest["components"].values())  # capped
+    assert set(manifest["sizing_only"]) == {"headline", "ner_cls", "finqa", "convfinqa", "twitter_topic", "tfns"}
+    # the very rows the authors' code takes, in their formats
+    fpb_users = sorted(r["messages"][0]["content"] for r in rows if r["task"] == "fpb")
+    ours = sorted(
+        "You are given a financial document. Your task is to infer its sentiment.\nAnswer using one of the following "
+        "labels: ['Negative', 'Neutral', 'Positive'], and include nothing else.\nYou must answer with a single word, "
+        "and no additional context.\n" + r["sentence"]
+        for r in authors_rows("fpb", 5000)
+    )
+    assert fpb_users == ours
+    labels = {r["messages"][-1]["content"] for r in rows if r["task"] == "fpb"}
+    assert labels == {"negative", "neutral", "positive"}  # lower case, bare
+    oo = {r["messages"][0]["content"] for r in rows if r["task"] == "openorca"}
+    assert oo == {f"{r['system_prompt']}\n{r['question']}" for r in authors_rows("openorca", 69)}
+
+
+def test_orcamath_alone_is_the_floor_of_half_the_seven(on_mirror, tmp_path):
+    manifest, rows = built("paper_exact/orcamath", tmp_path / "out")
+    assert manifest["components"]["orcamath"]["rows_taken"] == authors_sizes()["orcamath"] == 69 // 2 == 34
+    asked = {r["messages"][0]["content"].split("\n", 1)[1] for r in rows}
+    assert asked == {r["question"] for r in authors_rows("orcamath", 34)}
+
+
+def test_all_nine_formats_and_sizes(on_mirror, tmp_path):
+    manifest, rows = built("paper_exact/all", tmp_path / "out")
+    want = authors_sizes()
+    assert {k: c["rows_taken"] for k, c in manifest["components"].items()} == want
+    by_task: dict[str, list] = {}
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(r["messages"])
+    assert all(len(m) == 2 for ms in by_task.values() for m in ms)  # no system turn, bare target
+    tfns = {m[1]["content"] for m in by_task["tfns"]}
+    assert tfns <= {"Bearish", "Bullish", "Neutral"} and len(tfns) == 3
+    topics = {m[1]["content"] for m in by_task["twitter_topic"]}
+    assert "Analyst Update" in topics and "Fed | Central Banks" in topics
+    finqa = {m[0]["content"] for m in by_task["finqa"]}
+    prompt = "Please answer the given financial question based on the context."
+    assert finqa == {prompt + "\n" + r["query"].split("\nContext: ")[1] for r in authors_rows("finqa", 2000)}
+    head = {(m[0]["content"], m[1]["content"]) for m in by_task["headline"]}
+    assert head == {(f"{r['instruction']}\n{r['input']}", r["output"]) for r in authors_rows("headline", 10000)}

@@ -165,3 +165,48 @@ def test_all_nine_formats_and_sizes(on_mirror, tmp_path):
     assert finqa == {prompt + "\n" + r["query"].split("\nContext: ")[1] for r in authors_rows("finqa", 2000)}
     head = {(m[0]["content"], m[1]["content"]) for m in by_task["headline"]}
     assert head == {(f"{r['instruction']}\n{r['input']}", r["output"]) for r in authors_rows("headline", 10000)}
+
+
+# --- recipes: the authors' hyperparameters in each compiled Axolotl config ----------------------
+
+PAPER_RECIPES = ["phi3_paper_exact", "llama31_8b_paper_exact", "mistral_7b_paper_exact_standin",
+                 "qwen25_7b_paper_exact_standin"]
+
+
+def compiled(recipe_name: str, member: str, tmp_path: Path) -> dict:
+    """The Axolotl config the sweep runs for (recipe, member), from a real build of the member."""
+    from finbench import recipes as R
+    from finbench import train as TR
+
+    recipe = R.load(recipe_name)
+    info = TR.build_mixture(recipe, M.load_mixture(member))
+    cfg = R.compile_config(recipe, info, tmp_path / "run", base_model=recipe.base_model,
+                           prepared_root=tmp_path / "prep", gpu=True)
+    R.validate_axolotl(cfg, where=recipe_name)
+    return cfg
+
+
+@pytest.mark.parametrize("recipe_name", PAPER_RECIPES[:2])
+def test_compiled_configs_carry_the_authors_hyperparameters(on_mirror, monkeypatch, tmp_path, recipe_name):
+    monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
+    pair, whole = compiled(recipe_name, "paper_exact/fpb+openorca", tmp_path), compiled(recipe_name, "paper_exact/all", tmp_path)
+    for cfg in (pair, whole):  # base_config.yaml
+        assert cfg["learning_rate"] == 3e-6 and cfg["lr_scheduler"] == "cosine" and cfg["fp16"] and not cfg["bf16"]
+        assert cfg["micro_batch_size"] == 8 and cfg["gradient_accumulation_steps"] == 1
+        assert cfg["sequence_len"] == 4096 and cfg["sample_packing"] and cfg["optimizer"] == "adamw_torch"
+        assert cfg["max_grad_norm"] == 1.0 and "warmup_ratio" not in cfg
+        zero = cfg["deepspeed"]["zero_optimization"]
+        assert zero["stage"] == 2 and zero["offload_optimizer"] == {"device": "cpu", "pin_memory": True}
+    assert (pair["num_epochs"], pair["warmup_steps"]) == (3, 0)  # <= 3 datasets (sizing-only not counted)
+    assert (whole["num_epochs"], whole["warmup_steps"]) == (2, 10)
+
+
+def test_sweep_plan_lists_220_trainings():
+    from finbench.sweep import load as SL
+
+    from finbench.sweep.model import BASE
+
+    sweep = SL.load_sweep("paper_exact")
+    runs = [r for r in sweep.runs if r.mixture != BASE]
+    assert len(runs) == 220 == 4 * 55 * 1 and len(sweep.runs) == 224  # + each untrained base model
+    assert {r.recipe for r in runs} == set(PAPER_RECIPES)

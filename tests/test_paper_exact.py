@@ -25,51 +25,18 @@ AUTHORS_N = {"headline": 10000, "fpb": 5000, "ner_cls": 5000, "convfinqa": 2000,
              "tfns": 5000, "finqa": 2000}
 LENGTHS = {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7, "twitter_topic": 14, "tfns": 12}
 OPENORCA, ORCAMATH = (40, 50), 50
-REPO = {
-    "headline": "FinGPT/fingpt-headline-cls",
-    "fpb": "odedovadia/financial_phrasebank_split",
-    "ner_cls": "FinGPT/fingpt-ner-cls",
-    "convfinqa": "FinGPT/fingpt-convfinqa",
-    "finqa": "ChanceFocus/flare-finqa",
-    "twitter_topic": "zeroshot/twitter-financial-news-topic",
-    "tfns": "zeroshot/twitter-financial-news-sentiment",
-    "orcamath": "microsoft/orca-math-word-problems-200k",
-    "openorca": "Open-Orca/OpenOrca",
-}
-CONFIGS = "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*"
-
-
-def _repo(root: Path, repo: str, train: dict, test: dict, features=None) -> None:
-    """A parquet repo with README `configs:` (how FinGPT's and the other sets are served)."""
-    L._readme(root / repo, "license: mit\n" + CONFIGS)
-    L._parquet(root / repo / "data/train-00000-of-00001.parquet", train, features)
-    L._parquet(root / repo / "data/test-00000-of-00001.parquet", test, features)
-
-
-def _alpaca(tag: str, n: int) -> dict:
-    return {
-        "input": [f"{tag} input {i}" for i in range(n)],
-        "output": [f"{tag} output {i}" for i in range(n)],
-        "instruction": [f"{tag} instruction {i % 3}" for i in range(n)],
-    }
+REPO = {**L.AUTHORS_REPOS,
+        "twitter_topic": "zeroshot/twitter-financial-news-topic",
+        "tfns": "zeroshot/twitter-financial-news-sentiment",
+        "orcamath": "microsoft/orca-math-word-problems-200k",
+        "openorca": "Open-Orca/OpenOrca"}
 
 
 def build_authors_mirror(root: Path) -> Path:
-    L.build(root, {"tfns": (LENGTHS["tfns"], 4), "topic": (LENGTHS["twitter_topic"], 4),
-                   "openorca": OPENORCA, "orcamath": ORCAMATH})
-    for name in ("headline", "ner_cls", "convfinqa"):
-        _repo(root, REPO[name], _alpaca(name, LENGTHS[name]), _alpaca(name + " test", 3))
-    feats = datasets.Features({"sentence": datasets.Value("string"),
-                               "label": datasets.ClassLabel(names=["negative", "neutral", "positive"])})
-    n = LENGTHS["fpb"]
-    _repo(root, REPO["fpb"], {"sentence": [f"FPB sentence {i}" for i in range(n)], "label": [i % 3 for i in range(n)]},
-          {"sentence": ["t"], "label": [0]}, feats)
-    n = LENGTHS["finqa"]
-    query = [f"Please answer the given financial question based on the context.\nContext: table {i}\nQuestion: q{i}?\nAnswer:"
-             for i in range(n)]
-    _repo(root, REPO["finqa"], {"id": [f"f{i}" for i in range(n)], "query": query, "answer": [str(i) for i in range(n)],
-                                "text": ["t"] * n}, {"id": ["x"], "query": ["q\nContext: c"], "answer": ["1"], "text": ["t"]})
-    return root
+    """The hub-shaped mirror (hub_mirror_layouts) with these tests' lengths."""
+    return L.build(root, {"tfns": (LENGTHS["tfns"], 4), "topic": (LENGTHS["twitter_topic"], 4),
+                          "openorca": OPENORCA, "orcamath": ORCAMATH,
+                          "authors": {k: LENGTHS[k] for k in L.AUTHORS_REPOS}})
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +170,6 @@ def test_compiled_configs_carry_the_authors_hyperparameters(on_mirror, monkeypat
 
 def test_sweep_plan_lists_220_trainings():
     from finbench.sweep import load as SL
-
     from finbench.sweep.model import BASE
 
     sweep = SL.load_sweep("paper_exact")

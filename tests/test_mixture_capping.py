@@ -83,7 +83,10 @@ def test_template_substitutes_columns_by_regex_only():
     msgs, why = fmt.render({"question": "q?", "empty": "", "label": 0})
     assert msgs == [{"role": "user", "content": "Say {x} {0} {question.__class__} q?"},
                     {"role": "assistant", "content": "negative"}], why
-    assert fmt.render({"question": "q", "empty": "", "label": 5}) == (None, "'label' value 5 not in its values map")
+    # a value outside the map is kept, as the study's `MAP.get(x, x)`; a missing column is malformed
+    assert fmt.render({"question": "q", "empty": "", "label": "neutral"})[0][1]["content"] == "neutral"
+    assert fmt.render({"question": "q", "empty": "", "label": 5})[0][1]["content"] == "5"
+    assert fmt.render({"question": "q", "empty": ""}) == (None, "'label' missing or not text")
     after = parse_format("m.yaml", "format", {"type": "template", "user": "{query}", "assistant": "{a}",
                                               "after": {"query": "\nContext: "}})
     assert after.render({"query": "P\nContext: c\nQ", "a": "1"})[0][0]["content"] == "c\nQ"

@@ -223,7 +223,8 @@ class TemplateFormat:
 
     `user` is one template or a list of parts joined by `join` with empty parts skipped
     (LlamaFactory's alpaca join: instruction + "\n" + input). `values` maps a column's values to
-    text (an int label -> its name); `after` keeps `value.split(marker)[1]` of a column (FinQA's
+    text (an int label -> its name; a value not in the map is kept, as the study's `MAP.get(x, x)`
+    does, so a set whose labels are already text renders the same); `after` keeps `value.split(marker)[1]` of a column (FinQA's
     question after "\nContext: "). `{{` and `}}` are literal braces.
     """
 
@@ -284,10 +285,8 @@ class TemplateFormat:
             if not isinstance(value, str) or self.after[col] not in value:
                 raise ValueError(f"{col!r} lacks the marker {self.after[col]!r}")
             value = value.split(self.after[col])[1]
-        if col in self.values:
-            if not isinstance(value, str | int | float) or value not in self.values[col]:
-                raise ValueError(f"{col!r} value {value!r} not in its values map")
-            return self.values[col][value]
+        if col in self.values and isinstance(value, str | int | float) and value in self.values[col]:
+            return self.values[col][value]  # else kept as is: the study's `MAP.get(x, x)`
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):

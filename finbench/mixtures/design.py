@@ -135,6 +135,13 @@ def _sizing_only(comps: dict[str, Any], subset: list[str], base_dir: Path) -> di
     return out
 
 
+def _member_components(comps: dict[str, Any], subset: list[str], base_dir: Path, where: str, sizing: str) -> dict:
+    """A member's components: `narrow` narrows `relative_to`; `base` adds sizing-only components."""
+    narrow = sizing == "narrow"
+    out = {c: _member_component(comps, c, subset, base_dir, where, narrow=narrow) for c in subset}
+    return out if narrow else {**out, **_sizing_only(comps, subset, base_dir)}
+
+
 def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     """Design file -> {member name: mixture mapping}. Deterministic; no data is read."""
     where = str(path)
@@ -159,13 +166,7 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     for mname, subset in design_members(ingredients, kinds).items():
         member = {k: v for k, v in base.items() if k not in ("components", "name", "description")}
         member["name"] = f"{d.get('design', path.stem)}/{mname}"
-        if sizing == "base":
-            member["components"] = {
-                **{c: _member_component(comps, c, subset, base_path.parent, where, narrow=False) for c in subset},
-                **_sizing_only(comps, subset, base_path.parent),
-            }
-        else:
-            member["components"] = {c: _member_component(comps, c, subset, base_path.parent, where) for c in subset}
+        member["components"] = _member_components(comps, subset, base_path.parent, where, sizing)
         member["_base"] = str(base_mix.path)
         out[mname] = member
     return out

@@ -134,15 +134,20 @@ def _mixture_datasets() -> dict[str, dict[str, Any]]:
 
 
 def _format_columns(fmt: dict[str, Any]) -> list[str]:
-    if fmt.get("type") == "alpaca":
-        return ["instruction", "output"]
-    return [str(v) for k, v in fmt.items() if k in ("system", "user", "assistant", "field")]
+    """The columns a dataset's declared format reads (the mixtures' format registry says)."""
+    from finbench.mixtures.formats import parse_format
+
+    return parse_format("mixture", "format", fmt).columns()
 
 
 def mixture_lines(mode: str) -> Iterator[Line]:
     for ident, src in _mixture_datasets().items():
         users = ",".join(sorted(set(src["used_by"])))
         need = _format_columns(src["format"])
+        if mode == "raw" and not src["raw"]:
+            yield Line("INFO", H.key(src["hub"]["path"], src["hub"].get("revision", "main")), users,
+                       "hub only (no raw: files declared); not checked with raw files")
+            continue
         if mode == "raw":
             ident = f"raw {src['raw'].get('folder')}/"
         try:

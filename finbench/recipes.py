@@ -47,6 +47,8 @@ LAUNCHERS = ("accelerate", "torchrun", "ray")
 EVAL_BACKENDS = ("auto", "vllm", "hf")
 # The study (Brief et al. 2024): 2 epochs for cocktails of more than three datasets, else 3.
 AUTO_EPOCHS_MANY, AUTO_EPOCHS_FEW, AUTO_EPOCHS_THRESHOLD = 2, 3, 3
+# ... and 10 warmup steps for more than three datasets, else none (cocktail.py, `warmup_steps: auto`).
+AUTO_WARMUP_MANY, AUTO_WARMUP_FEW = 10, 0
 
 
 class RecipeError(ValueError):
@@ -83,6 +85,12 @@ def _epochs(value: Any) -> str | None:
         "must be a positive number or 'auto' "
         f"(at most {MAX_EPOCHS}; auto: 2 for mixtures of more than 3 datasets, else 3)"
     )
+
+
+def _warmup_steps(value: Any) -> str | None:
+    if value == "auto" or (isinstance(value, int) and 0 <= value <= MAX_STEPS):
+        return None
+    return f"must be an integer in [0, {MAX_STEPS}] or 'auto' (auto: 10 for mixtures of more than 3 datasets, else 0)"
 
 
 def _between(low: float, high: float, *, low_open: bool = False) -> Any:
@@ -205,7 +213,7 @@ HYPERPARAMETERS: dict[str, Field] = {
         (int,), "an integer", required=True, check=_between(1, 65536)
     ),
     "warmup_ratio": Field(_NUM, "a number in [0, 1)", check=_fraction),
-    "warmup_steps": Field((int,), "an integer", check=_between(0, MAX_STEPS)),
+    "warmup_steps": Field((int, str), "an integer or 'auto'", check=_warmup_steps),
     "optimizer": Field(
         (str,),
         "an optimizer name (adamw_torch_fused, adamw_torch, ...)",
@@ -237,6 +245,7 @@ HARDWARE: dict[str, Field] = {
     "num_nodes": Field((int,), "an integer", check=_between(1, 4096)),
     "gradient_checkpointing": Field((bool,), "true or false"),
     "lora_kernels": Field((bool,), "true or false"),
+    "offload_optimizer": Field((bool,), "true or false (DeepSpeed ZeRO: optimizer state in CPU memory)"),
 }
 
 EVAL: dict[str, Field] = {
@@ -629,6 +638,13 @@ def _validate_hardware(data: Mapping[str, Any], path: Path) -> None:
             f"{path}: profile {profile} with method full needs hardware.strategy zero2, zero3 "
             "or fsdp2"
         )
+    if hw.get("offload_optimizer") and hw["strategy"] not in ("zero2", "zero3"):
+        raise RecipeError(
+            f"{path}: hardware.offload_optimizer needs strategy zero2 or zero3 (strategy is {hw['strategy']})"
+        )
+    hp = data["hyperparameters"]
+    if "warmup_steps" in hp and "warmup_ratio" in hp:
+        raise RecipeError(f"{path}: hyperparameters: set warmup_steps or warmup_ratio, not both")
     if data["method"] == "qlora" and hw["strategy"] == "zero3":
         raise RecipeError(
             f"{path}: qlora with DeepSpeed ZeRO-3 is not supported by Axolotl; use zero2 or fsdp2"
@@ -738,7 +754,15 @@ def num_epochs(recipe: Recipe, mixture: MixtureInfo) -> int | float:
     return AUTO_EPOCHS_MANY if mixture.n_datasets > AUTO_EPOCHS_THRESHOLD else AUTO_EPOCHS_FEW
 
 
-def _deepspeed(stage: int) -> dict[str, Any]:
+def warmup_steps(recipe: Recipe, mixture: MixtureInfo) -> int | None:
+    """`warmup_steps` with `auto` resolved like `num_epochs` (None when the recipe sets none)."""
+    value = recipe.data["hyperparameters"].get("warmup_steps")
+    if value != "auto":
+        return value
+    return AUTO_WARMUP_MANY if mixture.n_datasets > AUTO_EPOCHS_THRESHOLD else AUTO_WARMUP_FEW
+
+
+def _deepspeed(stage: int, offload: bool = False) -> dict[str, Any]:
     # Axolotl's deepspeed_configs/zero{2,3}_bf16.json, inline so the run folder is self-contained.
     zero: dict[str, Any] = {
         "stage": stage,
@@ -757,6 +781,8 @@ def _deepspeed(stage: int) -> dict[str, Any]:
         )
     else:
         zero.update(allgather_partitions=True, allgather_bucket_size=5e8, reduce_scatter=True)
+    if offload:  # the study's cache/ds_z2_offload_config.json
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     return {
         "zero_optimization": zero,
         "bf16": {"enabled": "auto"},
@@ -853,6 +879,8 @@ def compile_config(
         "use_tensorboard": False,
     }
     hp.pop("num_epochs", None)
+    if "warmup_steps" in hp:
+        hp["warmup_steps"] = warmup_steps(recipe, mixture)
     cfg.update(hp)  # learning_rate, lr_scheduler, optimizer, micro_batch_size, ... (Axolotl names)
 
     if recipe.is_adapter:
@@ -866,7 +894,7 @@ def compile_config(
     if gpu or hw["profile"] != "cpu":
         strategy = hw["strategy"]
         if strategy in ("zero2", "zero3"):
-            cfg["deepspeed"] = _deepspeed(int(strategy[-1]))
+            cfg["deepspeed"] = _deepspeed(int(strategy[-1]), bool(hw.get("offload_optimizer")))
         elif strategy == "fsdp2":
             cfg["fsdp_version"] = 2
             cfg["fsdp_config"] = _fsdp2(recipe.method)

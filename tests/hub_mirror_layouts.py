@@ -29,6 +29,7 @@ SMALL = {
     "financebench": 12,
     "openorca": (5, 7),
     "orcamath": 9,
+    "authors": {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7},  # paper_exact's own sets
 }
 FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
     "fpb": 4846,
@@ -42,6 +43,7 @@ FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
     "financebench": 150,
     "openorca": (5, 7),
     "orcamath": 9,
+    "authors": {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7},
 }
 FULL_CONVFINQA_TURNS = (11104, 1490)
 HEADLINE_FLAGS = (
@@ -297,6 +299,48 @@ def tatqa(root: Path) -> None:
         shutil.copyfile(f, base / f.name)
 
 
+AUTHORS_REPOS = {  # mixtures/paper_exact.yaml: the study authors' own sets (cocktail.py)
+    "headline": "FinGPT/fingpt-headline-cls",
+    "fpb": "odedovadia/financial_phrasebank_split",
+    "ner_cls": "FinGPT/fingpt-ner-cls",
+    "convfinqa": "FinGPT/fingpt-convfinqa",
+    "finqa": "ChanceFocus/flare-finqa",
+}
+_TRAIN_TEST = "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*"
+
+
+def _train_test_repo(root: Path, repo: str, train: dict, test: dict, features: Features | None = None) -> None:
+    """A parquet repo with README `configs:` (how FinGPT's and these sets are served)."""
+    _readme(root / repo, "license: mit\n" + _TRAIN_TEST)
+    _parquet(root / repo / "data/train-00000-of-00001.parquet", train, features)
+    _parquet(root / repo / "data/test-00000-of-00001.parquet", test, features)
+
+
+def _alpaca(tag: str, n: int) -> dict:
+    return {
+        "input": [f"{tag} input {i}" for i in range(n)],
+        "output": [f"{tag} output {i}" for i in range(n)],
+        "instruction": [f"{tag} instruction {i % 3}" for i in range(n)],
+    }
+
+
+def authors(root: Path, lengths: dict[str, int]) -> None:
+    """FinGPT's instruction sets (instruction/input/output), the FPB split (sentence, ClassLabel
+    label) and FLARE FinQA (id, query with "\nContext: ", answer, text)."""
+    for name in ("headline", "ner_cls", "convfinqa"):
+        _train_test_repo(root, AUTHORS_REPOS[name], _alpaca(name, lengths[name]), _alpaca(name + " test", 3))
+    feats = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "neutral", "positive"])})
+    n = lengths["fpb"]
+    _train_test_repo(root, AUTHORS_REPOS["fpb"], {"sentence": [f"FPB sentence {i}" for i in range(n)],
+                     "label": [i % 3 for i in range(n)]}, {"sentence": ["t"], "label": [0]}, feats)
+    n = lengths["finqa"]
+    query = [f"Please answer the given financial question based on the context.\nContext: table {i}\n"
+             f"Question: q{i}?\nAnswer:" for i in range(n)]
+    _train_test_repo(root, AUTHORS_REPOS["finqa"], {"id": [f"f{i}" for i in range(n)], "query": query,
+                     "answer": [str(i) for i in range(n)], "text": ["t"] * n},
+                     {"id": ["x"], "query": ["q\nContext: c"], "answer": ["1"], "text": ["t"]})
+
+
 def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int] | None = None) -> Path:
     s = dict(SMALL, **(sizes or {}))
     fpb(root, s["fpb"])
@@ -311,4 +355,5 @@ def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int
     openorca(root, s["openorca"])
     orcamath(root, s["orcamath"])
     tatqa(root)
+    authors(root, s["authors"])
     return root

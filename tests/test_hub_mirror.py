@@ -253,7 +253,7 @@ def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
         "[headline]  train 10,570",
     ):
         assert line in out, (line, out)
-    assert out.count("PASS") == 10 and "INFO  tner/fin" in out
+    assert out.count("PASS") == 17 and "INFO  tner/fin" in out
 
 
 def test_data_check_on_raw_files_loads_and_does_not_compare(fixture_data, capsys):

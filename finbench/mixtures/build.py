@@ -148,7 +148,10 @@ def _check_rows(src: Source, rows: list[Kept], guard: ContaminationIndex | None)
 
 def _pick(mix: Mixture, comp: Component, src: Source, k: int, progress: bool):
     """One bottom-k pass as a ComponentResult (without selection yet) and its rows."""
-    pick = src.bottom_k(salt("select", mix.seed, comp.name), k, progress, comp.name)
+    sampler = mix.sampler_of(comp)
+    salt_ = salt("select", mix.seed, comp.name)
+    keyer = sampler.keyer(salt_, mix.seed, src.count_rows() if sampler.needs_total else None)
+    pick = src.bottom_k(salt_, k, progress, comp.name, keyer=keyer)
     res = ComponentResult(comp.name, src.describe(), requested=k, rows_seen=pick.rows_seen)
     res.available, res.malformed, res.malformed_examples = pick.available, pick.malformed, pick.malformed_examples
     if res.malformed and res.rows_seen:
@@ -192,6 +195,8 @@ def select(
                 f"e.g. {res.dropped[0]['hits'][:2]}); see `contamination:` in the mixture"
             )
         raise err(mix.where, f"components.{comp.name}", why)
+    if not comp.upsample:  # capped at what is there (the study's min(count, len)), never repeated
+        k = res.requested = min(k, len(eligible))
     eligible = eligible[:k]
     res.selected = [
         Selected(key, idx, json.dumps(msgs, ensure_ascii=False), h) for (key, idx), msgs, h in eligible
@@ -320,17 +325,26 @@ def _select_all(mix: Mixture, sources: dict[str, Source], guard_names: list[str]
         loaded.clear()
         index = ContaminationIndex(items, mix.contamination)
         timer.lap("load_and_index_eval_items")
-        available = {
-            name: sources[name].count_valid()
-            for name, comp in mix.components.items()
-            if comp.size.fraction is not None
-        }
-        sizes = resolve_sizes(mix, available)
+        available = {name: sources[name].count_valid() for name in _needs_available(mix)}
+        sizes = resolve_sizes(mix, available, mix.sizing)
         results = []
         for name, comp in mix.components.items():
             results.append(select(mix, comp, sources[name], sizes[name], index, progress))
             timer.lap(f"select:{name}")
-    return results, len(items)
+    sizing = {n: {"rows_available": available.get(n), "size": sizes[n]} for n in mix.sizing}
+    return results, len(items), sizing
+
+
+def _needs_available(mix: Mixture) -> list[str]:
+    """Components whose valid rows must be counted before sizing: fractions, and capped ones
+    that others are sized from (or that are only there to size others)."""
+    every = {**mix.sizing, **mix.components}
+    referenced = {r for c in every.values() for r in c.size.relative_to}
+    return [
+        n
+        for n, c in every.items()
+        if c.size.fraction is not None or (not c.upsample and (n in referenced or not c.emit))
+    ]
 
 
 def _summary(mix, digest, jsonl, rows, tokenizer, guard_names, n_items, report, results, t0, timer) -> dict:
@@ -376,7 +390,8 @@ def build(
     progress = sys.stderr.isatty() if progress is None else progress
     # Cheap checks first (files exist), then the up-to-date check, then loading (tasks, the
     # first row of each dataset against its declared format, eval items), then the one pass.
-    sources = {name: comp.open(mix.where) for name, comp in mix.components.items()}
+    every = {**mix.sizing, **mix.components}  # sizing-only components are read (counted) too
+    sources = {name: comp.open(mix.where) for name, comp in every.items()}
     guard_names = guard_tasks(mix)
     digest = fingerprint(mix, sources, guard_names, tokenizer)
     jsonl, manifest = output_paths(mix, digest, out_dir)
@@ -384,7 +399,7 @@ def build(
     if not force and jsonl.is_file() and manifest.is_file():
         return BuildResult(jsonl, manifest, True, json.loads(manifest.read_text(encoding="utf-8")))
     timer = _Timer("check_and_hash_inputs", t0)
-    results, n_items = _select_all(mix, sources, guard_names, timer, progress)
+    results, n_items, sizing = _select_all(mix, sources, guard_names, timer, progress)
     timer.t = time.perf_counter()
     report = _contamination_report(results)
     if report and mix.contamination.mode == "fail":
@@ -395,6 +410,8 @@ def build(
     _write_jsonl(jsonl, results, order)
     timer.lap("order_and_write")
     summary = _summary(mix, digest, jsonl, len(order), tokenizer, guard_names, n_items, report, results, t0, timer)
+    if sizing:
+        summary["sizing_only"] = sizing
     # The manifest records timing and paths; the JSONL is the byte-reproducible artefact.
     write_atomic(manifest, json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True))
     return BuildResult(jsonl, manifest, False, summary)

@@ -5,6 +5,10 @@ contamination policy and each ingredient's size. A `relative_to` list is narrowe
 ingredients present; when none is present (e.g. `openorca` alone) the size falls back to the
 count it has in the full base mixture, so an ingredient has the same size in every member where it
 cannot be sized relative to the others.
+
+With `sizing: base` (the study's own rule) `relative_to` is not narrowed: the base components a
+member's sizes depend on and that it lacks are kept as sizing-only (`emit: false`) components, so
+e.g. OpenOrca has the same size in every member, sized from all seven finance sets.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from finbench.mixtures.sampling import round_half_up
 from finbench.mixtures.sources.dataset import DatasetSpec
 from finbench.mixtures.spec import parse_mixture
 
-DESIGN_KEYS = ("design", "description", "base", "ingredients", "members")
+DESIGN_KEYS = ("design", "description", "base", "ingredients", "members", "sizing")
+SIZING_MODES = ("narrow", "base")
 MEMBER_KINDS = ("singles", "pairs", "leave_one_out", "all")
 
 
@@ -91,11 +96,13 @@ def _check_design(where: str, d: Any, comps: dict[str, Any], base_path: Path) ->
     return ingredients, kinds
 
 
-def _member_component(comps: dict[str, Any], c: str, subset: list[str], base_dir: Path, where: str) -> dict:
+def _member_component(
+    comps: dict[str, Any], c: str, subset: list[str], base_dir: Path, where: str, *, narrow: bool = True
+) -> dict:
     spec = dict(comps[c])
     if isinstance(spec.get("dataset"), dict):  # members may be written elsewhere: absolute paths
         spec["dataset"] = DatasetSpec.rebase(spec["dataset"], base_dir)
-    if "relative_to" in spec:
+    if narrow and "relative_to" in spec:
         rel = spec["relative_to"]
         rel = [rel] if isinstance(rel, str) else list(rel)
         present = [r for r in rel if r in subset]
@@ -106,6 +113,33 @@ def _member_component(comps: dict[str, Any], c: str, subset: list[str], base_dir
             spec.pop("factor", None)
             spec["count"] = _static_count(comps, c, where)
     return spec
+
+
+def _sizing_only(comps: dict[str, Any], subset: list[str], base_dir: Path) -> dict[str, dict]:
+    """`sizing: base`: the base components the subset's sizes depend on, as `emit: false`."""
+    needed: list[str] = []
+    todo = list(subset)
+    while todo:
+        spec = comps[todo.pop()]
+        rel = spec.get("relative_to", [])
+        for r in [rel] if isinstance(rel, str) else rel:
+            if r not in subset and r not in needed:
+                needed.append(r)
+                todo.append(r)
+    out = {}
+    for c in (c for c in comps if c in needed):  # base order
+        spec = dict(comps[c])
+        if isinstance(spec.get("dataset"), dict):
+            spec["dataset"] = DatasetSpec.rebase(spec["dataset"], base_dir)
+        out[c] = {**spec, "emit": False}
+    return out
+
+
+def _member_components(comps: dict[str, Any], subset: list[str], base_dir: Path, where: str, sizing: str) -> dict:
+    """A member's components: `narrow` narrows `relative_to`; `base` adds sizing-only components."""
+    narrow = sizing == "narrow"
+    out = {c: _member_component(comps, c, subset, base_dir, where, narrow=narrow) for c in subset}
+    return out if narrow else {**out, **_sizing_only(comps, subset, base_dir)}
 
 
 def generate_design(path: Path) -> dict[str, dict[str, Any]]:
@@ -125,11 +159,14 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     base_mix = parse_mixture(base, name=base_path.stem, path=base_path)  # validates the base
     comps = base["components"]
     ingredients, kinds = _check_design(where, d, comps, base_path)
+    sizing = d.get("sizing", "narrow")
+    if sizing not in SIZING_MODES:
+        raise err(where, "sizing", f"expected one of {list(SIZING_MODES)}, got {sizing!r}")
     out: dict[str, dict[str, Any]] = {}
     for mname, subset in design_members(ingredients, kinds).items():
         member = {k: v for k, v in base.items() if k not in ("components", "name", "description")}
         member["name"] = f"{d.get('design', path.stem)}/{mname}"
-        member["components"] = {c: _member_component(comps, c, subset, base_path.parent, where) for c in subset}
+        member["components"] = _member_components(comps, subset, base_path.parent, where, sizing)
         member["_base"] = str(base_mix.path)
         out[mname] = member
     return out

@@ -1,12 +1,14 @@
 """Dataset formats: how one external row becomes chat messages. A new format = one class + one entry.
 
 `format:` in a mixture is a preset name (`alpaca`, `sharegpt`, `messages`, optionally with
-`field:`), or an explicit field mapping `{system?, user, assistant}` (type `fields`).
+`field:`), an explicit field mapping `{system?, user, assistant}` (type `fields`), or a `template`
+with `{column}` placeholders (substituted by a regex, never str.format or eval).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from finbench.mixtures.errors import err
@@ -111,14 +113,18 @@ class AlpacaFormat:
     """instruction (+ input) -> user, output -> assistant, an optional system column."""
 
     type: ClassVar[str] = "alpaca"
+    join: str = "\n\n"  # between instruction and input; LlamaFactory (the study) joins with "\n"
 
     @classmethod
     def parse(cls, where: str, key: str, fmt: dict[str, Any]) -> AlpacaFormat:
-        _no_extra(where, key, fmt, {"type"}, cls.type)
-        return cls()
+        _no_extra(where, key, fmt, {"type", "join"}, cls.type)
+        join = fmt.get("join", "\n\n")
+        if not isinstance(join, str):
+            raise err(where, f"{key}.join", f"expected a string, got {join!r}")
+        return cls(join)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type}
+        return {"type": self.type} if self.join == "\n\n" else {"type": self.type, "join": self.join}
 
     def columns(self) -> list[str]:
         return ["instruction", "output"]
@@ -136,7 +142,7 @@ class AlpacaFormat:
             return None, "'input' is not a string"
         system = row.get("system")
         msgs: Messages = [{"role": "system", "content": system}] if _text(system) else []
-        user = f"{instr}\n\n{inp}" if inp and inp.strip() else instr
+        user = f"{instr}{self.join}{inp}" if inp and inp.strip() else instr
         return msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": out}], ""
 
 
@@ -204,14 +210,117 @@ class MessagesFormat(TurnsFormat):
     content_key: ClassVar[str] = "content"
 
 
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _placeholders(template: str) -> list[str]:
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)]
+
+
+@dataclass(frozen=True)
+class TemplateFormat:
+    """Turns written as templates over the row's columns: `{column}` is the column's text.
+
+    `user` is one template or a list of parts joined by `join` with empty parts skipped
+    (LlamaFactory's alpaca join: instruction + "\n" + input). `values` maps a column's values to
+    text (an int label -> its name; a value not in the map is kept, as the study's `MAP.get(x, x)`
+    does, so a set whose labels are already text renders the same); `after` keeps `value.split(marker)[1]` of a column (FinQA's
+    question after "\nContext: "). `{{` and `}}` are literal braces.
+    """
+
+    type: ClassVar[str] = "template"
+    user: tuple[str, ...]
+    assistant: str
+    system: str | None = None
+    join: str = "\n"
+    values: dict[str, dict[Any, str]] = field(default_factory=dict)
+    after: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, where: str, key: str, fmt: dict[str, Any]) -> TemplateFormat:
+        _no_extra(where, key, fmt, {"type", "user", "assistant", "system", "join", "values", "after"}, cls.type)
+        user = [fmt.get("user")] if isinstance(fmt.get("user"), str) else fmt.get("user")
+        if not isinstance(user, list) or not user or not all(isinstance(u, str) and u for u in user):
+            raise err(where, f"{key}.user", f"expected a template or a list of them, got {fmt.get('user')!r}")
+        for k in ("assistant", "system", "join"):
+            if (k in fmt or k == "assistant") and not isinstance(fmt.get(k), str):
+                raise err(where, f"{key}.{k}", f"expected a string, got {fmt.get(k)!r}")
+        values, after = fmt.get("values", {}), fmt.get("after", {})
+        if not isinstance(values, dict) or not all(
+            isinstance(m, dict) and m and all(isinstance(v, str) for v in m.values()) for m in values.values()
+        ):
+            raise err(where, f"{key}.values", f"expected column -> {{value: text}}, got {values!r}")
+        if not isinstance(after, dict) or not all(isinstance(v, str) and v for v in after.values()):
+            raise err(where, f"{key}.after", f"expected column -> marker text, got {after!r}")
+        out = cls(tuple(user), fmt["assistant"], fmt.get("system"), fmt.get("join", "\n"), values, after)
+        unused = sorted((set(values) | set(after)) - set(out.columns()))
+        if unused:
+            raise err(where, key, f"values/after name column(s) {unused} that no template uses")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "user": list(self.user), "assistant": self.assistant}
+        if self.system is not None:
+            out["system"] = self.system
+        out["join"] = self.join
+        if self.values:
+            out["values"] = {c: {str(k): v for k, v in m.items()} for c, m in self.values.items()}
+        if self.after:
+            out["after"] = dict(self.after)
+        return out
+
+    def columns(self) -> list[str]:
+        found = [c for t in (*self.user, self.assistant, self.system or "") for c in _placeholders(t)]
+        return list(dict.fromkeys(found))
+
+    def string_columns(self) -> tuple[list[str], list[str]] | None:
+        if self.values or self.after:
+            return None  # mapped or split columns: checked by rendering each row
+        required = _placeholders(self.assistant)
+        return required, [c for c in self.columns() if c not in required]
+
+    def _value(self, row: dict[str, Any], col: str) -> str:
+        value = row.get(col)
+        if col in self.after:
+            if not isinstance(value, str) or self.after[col] not in value:
+                raise ValueError(f"{col!r} lacks the marker {self.after[col]!r}")
+            value = value.split(self.after[col])[1]
+        if col in self.values and isinstance(value, str | int | float) and value in self.values[col]:
+            return self.values[col][value]  # else kept as is: the study's `MAP.get(x, x)`
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"{col!r} missing or not text")
+        return value
+
+    def _fill(self, template: str, row: dict[str, Any]) -> str:
+        def sub(m: re.Match[str]) -> str:
+            return self._value(row, m.group(1)) if m.group(1) else m.group(0)[0]
+
+        return _PLACEHOLDER.sub(sub, template)
+
+    def render(self, row: dict[str, Any]) -> Rendered:
+        try:
+            user = self.join.join(p for p in (self._fill(t, row) for t in self.user) if p)
+            assistant = self._fill(self.assistant, row)
+            system = self._fill(self.system, row) if self.system is not None else ""
+        except ValueError as exc:
+            return None, str(exc)
+        if not user.strip() or not assistant.strip():
+            return None, "empty user or assistant turn"
+        msgs: Messages = [{"role": "system", "content": system}] if system.strip() else []
+        return msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}], ""
+
+
 # The registry `format:` names. A mapping without `type:` is a field mapping.
 FORMATS: dict[str, Any] = {
     "alpaca": AlpacaFormat,
     "sharegpt": ShareGPTFormat,
     "messages": MessagesFormat,
     "fields": FieldsFormat,
+    "template": TemplateFormat,
 }
-PRESET_FORMATS = tuple(k for k in FORMATS if k != "fields")
+PRESET_FORMATS = tuple(k for k in FORMATS if k not in ("fields", "template"))
 
 
 def parse_format(where: str, key: str, fmt: Any) -> Format:
@@ -227,7 +336,7 @@ def parse_format(where: str, key: str, fmt: Any) -> Format:
         )
     kind = fmt.get("type", "fields")
     if not isinstance(kind, str) or kind not in FORMATS:
-        raise err(where, f"{key}.type", f"expected one of {list(PRESET_FORMATS)}, got {kind!r}")
+        raise err(where, f"{key}.type", f"expected one of {list(FORMATS)}, got {kind!r}")
     return FORMATS[kind].parse(where, key, fmt)
 
 

@@ -1,8 +1,11 @@
 """Sizes and selection: how many rows each component takes, and which.
 
-Selection is bottom-k by a seeded 64-bit hash of (seed, component name, row index): exact counts,
-memory bounded by the rows kept, one streaming pass, no reservoir. The key depends on the
-component name and not on the other components, so mixtures of one design draw nested samples.
+Selection is bottom-k by a per-row key. The default sampler (`hash`) keys a row by a seeded 64-bit
+hash of (seed, component name, row index): exact counts, memory bounded by the rows kept, one
+streaming pass, no reservoir. The key depends on the component name and not on the other
+components, so mixtures of one design draw nested samples. `shuffle_head` keys a row by its
+position in `datasets.Dataset.shuffle(seed=...)`, so bottom-k = the authors' `.shuffle(seed)
+.select(range(k))` (needs the row count first). A new sampler = one class + one SAMPLERS entry.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from finbench.mixtures.errors import MAX_ROWS, err
 
@@ -28,13 +31,15 @@ class Size:
     fraction: float | None = None
     relative_to: tuple[str, ...] = ()
     factor: float = 1.0
+    rounding: str = "half_up"  # a ROUNDINGS name: how factor x sum becomes whole rows
 
     def to_dict(self) -> dict[str, Any]:
         if self.count is not None:
             return {"count": self.count}
         if self.fraction is not None:
             return {"fraction": self.fraction}
-        return {"relative_to": list(self.relative_to), "factor": self.factor}
+        out: dict[str, Any] = {"relative_to": list(self.relative_to), "factor": self.factor}
+        return out if self.rounding == "half_up" else {**out, "rounding": self.rounding}
 
 
 class _Sized(Protocol):
@@ -48,6 +53,10 @@ class _Sizable(Protocol):
 
 def round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
+
+
+# `floor` is the study's `general // 2` for Orca-Math.
+ROUNDINGS: dict[str, Any] = {"half_up": round_half_up, "floor": lambda x: int(math.floor(x))}
 
 
 def salt(*parts: Any) -> int:
@@ -67,14 +76,61 @@ def row_keys(salt: int, start: int, n: int):
         return z ^ (z >> np.uint64(31))
 
 
-def resolve_sizes(mix: _Sizable, available: dict[str, int]) -> dict[str, int]:
-    """Requested rows per component. `available` is needed only for fractions."""
+Keyer = Any  # (start, n) -> numpy uint64 keys of rows start..start+n
+
+
+@dataclass(frozen=True)
+class HashSampler:
+    """Bottom-k by splitmix64(salt + row index): today's default."""
+
+    name: ClassVar[str] = "hash"
+    needs_total: ClassVar[bool] = False
+
+    @staticmethod
+    def keyer(salt_: int, seed: int, total: int | None) -> Keyer:
+        return lambda start, n: row_keys(salt_, start, n)
+
+
+@dataclass(frozen=True)
+class ShuffleHeadSampler:
+    """The first k rows of `Dataset.shuffle(seed=seed)`: key = position in the permutation.
+
+    `datasets` shuffles with `np.random.default_rng(seed).permutation(len)`; the mixture seed is
+    used as is (the authors used 42 for every dataset), not salted by the component name.
+    """
+
+    name: ClassVar[str] = "shuffle_head"
+    needs_total: ClassVar[bool] = True
+
+    @staticmethod
+    def keyer(salt_: int, seed: int, total: int | None) -> Keyer:
+        import numpy as np
+
+        assert total is not None
+        perm = np.random.default_rng(seed).permutation(total)
+        position = np.empty(total, dtype=np.uint64)
+        position[perm] = np.arange(total, dtype=np.uint64)
+        return lambda start, n: position[start : start + n]
+
+
+SAMPLERS: dict[str, Any] = {s.name: s for s in (HashSampler, ShuffleHeadSampler)}
+
+
+def resolve_sizes(
+    mix: _Sizable, available: dict[str, int], sizing: Mapping[str, _Sized] | None = None
+) -> dict[str, int]:
+    """Requested rows per component (and per sizing-only component).
+
+    `available` is needed for fractions, and for components that do not upsample: they are capped
+    at their available rows (`min(count, len)`, the study's rule) before others are sized from them.
+    """
     out: dict[str, int] = {}
+    comps = {**(sizing or {}), **mix.components}
 
     def size(name: str) -> int:
         if name in out:
             return out[name]
-        s = mix.components[name].size
+        s = comps[name].size
         key = f"components.{name}.relative_to"
         if s.count is not None:
             n = s.count
@@ -84,15 +140,17 @@ def resolve_sizes(mix: _Sizable, available: dict[str, int]) -> dict[str, int]:
             if n < 1:
                 raise err(mix.where, key, f"{s.fraction} of {available[name]} rows is less than one row")
         else:
-            n = round_half_up(s.factor * sum(size(r) for r in s.relative_to))
+            n = ROUNDINGS[s.rounding](s.factor * sum(size(r) for r in s.relative_to))
             if n < 1:
                 raise err(mix.where, key, "resolves to zero rows")
         if n > MAX_ROWS:
             raise err(mix.where, key, f"resolves to {n} rows; at most {MAX_ROWS} rows a component")
+        if not getattr(comps[name], "upsample", True) and name in available:
+            n = min(n, available[name])
         out[name] = n
         return n
 
-    for name in mix.components:
+    for name in comps:
         size(name)
     return out
 
@@ -114,11 +172,11 @@ class Pick:
         ex += indices[: max(5 - len(ex), 0)]
 
 
-def bottom_k_in_memory(salt_: int, rows: list[Any], k: int) -> tuple[list[int], list[int]]:
+def bottom_k_in_memory(salt_: int, rows: list[Any], k: int, keyer: Keyer | None = None) -> tuple[list[int], list[int]]:
     """(keys, positions of the k smallest keys, ascending) for rows already in memory."""
     import numpy as np
 
-    keys = row_keys(salt_, 0, len(rows))
+    keys = keyer(0, len(rows)) if keyer else row_keys(salt_, 0, len(rows))
     order = np.argsort(keys, kind="stable")[:k].tolist()  # ties (never seen) by index
     return [int(keys[j]) for j in order], order
 

@@ -2,7 +2,12 @@
 
 A mixture (`mixtures/NAME.yaml`) names components. Each has one source (a `task:`, or a
 `dataset:` with a source from `sources/registry.py` and a `format`) and one size: `count: N`,
-`fraction: F` (of the valid rows), or `relative_to: [components]` + `factor`.
+`fraction: F` (of the valid rows), or `relative_to: [components]` + `factor` (+ `rounding`).
+
+Optional per component: `upsample: false` caps a size at the rows available instead of repeating
+rows (`min(count, len)`), `emit: false` makes a component sizing-only (measured for others'
+`relative_to`, not written), `sampler:` picks rows (sampling.SAMPLERS; the mixture's `sampler:`
+is the default).
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ from finbench import tasks as T
 from finbench.files import did_you_mean
 from finbench.mixtures.contamination import Contamination, parse_contamination
 from finbench.mixtures.errors import MAX_FACTOR, MAX_ROWS, MixtureError, err, number, unknown_keys
-from finbench.mixtures.sampling import Size
+from finbench.mixtures.sampling import ROUNDINGS, SAMPLERS, Size
 from finbench.mixtures.sources.base import ParseContext, Source
 from finbench.mixtures.sources.dataset import DatasetSpec, DirectSpec
 from finbench.mixtures.sources.registry import COMPONENT_SOURCES, REGISTRY
 
 SIZE_KEYS = ("count", "fraction", "relative_to")
 SOURCE_KEYS = (*COMPONENT_SOURCES, "dataset")
-COMPONENT_KEYS = {*SOURCE_KEYS, *SIZE_KEYS, "factor"}
-TOP_KEYS = {"name", "description", "seed", "components", "contamination", "max_malformed"}
+OPTION_KEYS = ("upsample", "emit", "sampler")
+COMPONENT_KEYS = {*SOURCE_KEYS, *SIZE_KEYS, "factor", "rounding", *OPTION_KEYS}
+TOP_KEYS = {"name", "description", "seed", "components", "contamination", "max_malformed", "sampler"}
 MAX_SEED = 2**32 - 1
 
 
@@ -42,6 +48,9 @@ class Component:
     name: str
     size: Size
     source: DatasetSpec | DirectSpec
+    upsample: bool = True  # False: capped at the rows available, never repeated
+    emit: bool = True  # False: sizing-only (measured for `relative_to`, not written)
+    sampler: str | None = None  # None: the mixture's sampler
 
     @property
     def task(self) -> str | None:
@@ -52,7 +61,9 @@ class Component:
         return self.source.to_dict().get("dataset")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.source.to_dict(), **self.size.to_dict()}
+        opts = {"upsample": self.upsample, "emit": self.emit, "sampler": self.sampler}
+        defaults = {"upsample": True, "emit": True, "sampler": None}
+        return {**self.source.to_dict(), **self.size.to_dict(), **{k: v for k, v in opts.items() if v != defaults[k]}}
 
     def open(self, where: str) -> Source:
         return self.source.open(where, f"components.{self.name}")
@@ -67,6 +78,8 @@ class Mixture:
     contamination: Contamination = field(default_factory=Contamination)
     max_malformed: float = 0.01
     description: str = ""
+    sizing: dict[str, Component] = field(default_factory=dict)  # `emit: false` components
+    sampler: str = "hash"
 
     @property
     def where(self) -> str:
@@ -74,20 +87,27 @@ class Mixture:
 
     def spec_dict(self) -> dict[str, Any]:
         """Everything that decides the output (the description does not)."""
-        return {
+        out = {
             "seed": self.seed,
             "components": {k: c.to_dict() for k, c in self.components.items()},
             "contamination": self.contamination.to_dict(),
             "max_malformed": self.max_malformed,
         }
+        if self.sizing:
+            out["sizing_only"] = {k: c.to_dict() for k, c in self.sizing.items()}
+        return out if self.sampler == "hash" else {**out, "sampler": self.sampler}
+
+    def sampler_of(self, comp: Component) -> Any:
+        return SAMPLERS[comp.sampler or self.sampler]
 
 
 def parse_size(where: str, key: str, spec: dict[str, Any]) -> Size:
     sizes = [k for k in SIZE_KEYS if k in spec]
     if len(sizes) != 1:
         raise err(where, key, f"expected exactly one size key of {list(SIZE_KEYS)}, got {sizes}")
-    if "factor" in spec and "relative_to" not in spec:
-        raise err(where, f"{key}.factor", "only valid with relative_to")
+    for only_rel in ("factor", "rounding"):
+        if only_rel in spec and "relative_to" not in spec:
+            raise err(where, f"{key}.{only_rel}", "only valid with relative_to")
     if "count" in spec:
         return Size(count=int(number(where, f"{key}.count", spec["count"], integer=True, upper=MAX_ROWS)))
     if "fraction" in spec:
@@ -97,7 +117,29 @@ def parse_size(where: str, key: str, spec: dict[str, Any]) -> Size:
     if not isinstance(rel, list) or not rel or not all(isinstance(r, str) for r in rel):
         raise err(where, f"{key}.relative_to", f"expected a list of component names, got {rel!r}")
     factor = float(number(where, f"{key}.factor", spec.get("factor", 1.0), upper=MAX_FACTOR))
-    return Size(relative_to=tuple(rel), factor=factor)
+    rounding = spec.get("rounding", "half_up")
+    if rounding not in ROUNDINGS:
+        raise err(where, f"{key}.rounding", f"expected one of {list(ROUNDINGS)}, got {rounding!r}")
+    return Size(relative_to=tuple(rel), factor=factor, rounding=rounding)
+
+
+def parse_sampler(where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in SAMPLERS:
+        raise err(where, key, f"expected one of {list(SAMPLERS)}, got {value!r}.{did_you_mean(str(value), SAMPLERS)}")
+    return value
+
+
+def parse_options(where: str, key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """`upsample`, `emit` (booleans) and `sampler` of one component."""
+    out: dict[str, Any] = {}
+    for flag in ("upsample", "emit"):
+        if flag in spec:
+            if not isinstance(spec[flag], bool):
+                raise err(where, f"{key}.{flag}", f"expected true or false, got {spec[flag]!r}")
+            out[flag] = spec[flag]
+    if "sampler" in spec:
+        out["sampler"] = parse_sampler(where, f"{key}.sampler", spec["sampler"])
+    return out
 
 
 def parse_component(ctx: ParseContext, cname: Any, spec: Any) -> Component:
@@ -112,7 +154,8 @@ def parse_component(ctx: ParseContext, cname: Any, spec: Any) -> Component:
         raise err(ctx.where, key, f"expected exactly one of {' or '.join(SOURCE_KEYS)}")
     size = parse_size(ctx.where, key, spec)
     kind = kinds[0]
-    return Component(cname, size, SOURCE_PARSERS[kind](ctx, f"{key}.{kind}", spec[kind]))
+    source = SOURCE_PARSERS[kind](ctx, f"{key}.{kind}", spec[kind])
+    return Component(cname, size, source, **parse_options(ctx.where, key, spec))
 
 
 def check_relative_sizes(where: str, comps: dict[str, Component]) -> None:
@@ -161,8 +204,12 @@ def parse_mixture(
         raise err(where, "components", "expected a non-empty mapping of name -> component")
     known = frozenset(known_tasks if known_tasks is not None else T.discover())
     ctx = ParseContext(where, path.parent if path else Path.cwd(), known)
-    comps = {cname: parse_component(ctx, cname, spec) for cname, spec in comps_raw.items()}
-    check_relative_sizes(where, comps)
+    every = {cname: parse_component(ctx, cname, spec) for cname, spec in comps_raw.items()}
+    check_relative_sizes(where, every)
+    comps = {k: c for k, c in every.items() if c.emit}
+    if not comps:
+        raise err(where, "components", "every component is `emit: false`; at least one must be written")
+    sampler = parse_sampler(where, "sampler", data.get("sampler", "hash"))
     cont = parse_contamination(where, data.get("contamination", "fail"), known)
     max_bad = data.get("max_malformed", 0.01)
     if isinstance(max_bad, bool) or not isinstance(max_bad, int | float) or not 0 <= max_bad <= 1:
@@ -170,4 +217,6 @@ def parse_mixture(
     mname = data.get("name", name)
     if not isinstance(mname, str) or not mname:
         raise err(where, "name", f"expected a non-empty string, got {mname!r}")
-    return Mixture(mname, path, seed, comps, cont, float(max_bad), str(data.get("description", "") or ""))
+    sizing = {k: c for k, c in every.items() if not c.emit}
+    desc = str(data.get("description", "") or "")
+    return Mixture(mname, path, seed, comps, cont, float(max_bad), desc, sizing, sampler)

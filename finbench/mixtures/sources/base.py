@@ -46,8 +46,12 @@ class Source(Protocol):
         """Rows that render (for `fraction:` sizes)."""
         ...
 
-    def bottom_k(self, salt: int, k: int, progress: bool, label: str) -> Pick:
-        """The k eligible rows with the smallest sampling keys, ascending."""
+    def count_rows(self) -> int:
+        """Rows in the source, valid or not (for samplers that need the length first)."""
+        ...
+
+    def bottom_k(self, salt: int, k: int, progress: bool, label: str, keyer: Any = None) -> Pick:
+        """The k eligible rows with the smallest sampling keys (`keyer`, else the seeded hash), ascending."""
         ...
 
     def guard_texts(self, row: dict[str, Any], messages: Messages) -> tuple[list[str], str]:

@@ -146,7 +146,13 @@ class RowSource:
                     valid[:] = False
         return valid, reasons
 
-    def bottom_k(self, salt: int, k: int, progress: bool, label: str) -> Pick:
+    def count_rows(self) -> int:
+        """Rows in the source, valid or not (a pass over the batches unless known)."""
+        if self.total is None:
+            self.total = sum(tb.num_rows for tb in self.arrow_batches())
+        return self.total
+
+    def bottom_k(self, salt: int, k: int, progress: bool, label: str, keyer: Any = None) -> Pick:
         """One streaming pass; only rows that can enter the bottom-k become Python objects."""
         import numpy as np
         import pyarrow as pa
@@ -155,7 +161,7 @@ class RowSource:
         total_batches = math.ceil(self.total / BATCH) if self.total else None
         for tb in progress_bar(self.arrow_batches(), total_batches, label, progress):
             n = tb.num_rows
-            keys = row_keys(salt, start, n)
+            keys = keyer(start, n) if keyer else row_keys(salt, start, n)
             valid, reasons = self.validate(tb)
             for why, mask in reasons:
                 pick.count_malformed(why, [start + int(j) for j in np.nonzero(mask)[0]])

@@ -102,8 +102,11 @@ class TaskSource:
     def render(self, row: dict[str, Any]) -> tuple[Messages | None, str]:
         return T.training_messages(self._task, row), ""
 
-    def bottom_k(self, salt: int, k: int, progress: bool, label: str) -> Pick:
-        keys, order = bottom_k_in_memory(salt, self.docs, k)
+    def count_rows(self) -> int:
+        return len(self.docs)
+
+    def bottom_k(self, salt: int, k: int, progress: bool, label: str, keyer: Any = None) -> Pick:
+        keys, order = bottom_k_in_memory(salt, self.docs, k, keyer)
         rows = [((key, j), self.render(self.docs[j])[0], self.docs[j]) for key, j in zip(keys, order, strict=True)]
         n = len(self.docs)
         return Pick(rows=rows, rows_seen=n, available=n, exhausted=k >= n)  # type: ignore[arg-type]

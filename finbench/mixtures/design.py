@@ -82,7 +82,7 @@ def _check_design(where: str, d: Any, comps: dict[str, Any], base_path: Path) ->
             raise err(where, "ingredients", f"{i!r} is not a component of {base_path}; components: {', '.join(comps)}")
     if len(set(ingredients)) != len(ingredients):
         raise err(where, "ingredients", "duplicate ingredient")
-    kinds = d.get("members", list(MEMBER_KINDS))
+    kinds = d.get("members", [k for k in MEMBER_KINDS if k != MATCHED])  # controls only when asked
     if (
         not isinstance(kinds, list)
         or not kinds

@@ -8,6 +8,9 @@ What it writes (default runs/sweeps/NAME/report/):
                        that task on the same test items (paired bootstrap CI + p, permutation p)
 - pair_transfer.csv    score on task A of the pair {A, B} minus the single {A} (test)
 - general_regression.csv  general tasks: each mixture minus the untrained base model
+- size_matched.csv     each pair A+B minus its size-matched single A@A+B on A's task (design kind
+                       matched_singles): more tasks vs more steps
+- references.csv       peers' published numbers (finbench/peers.yaml); like-for-like rows carry ours
 - PNGs                 pair_transfer_<recipe>.png (9x9 heatmap), cocktail_effect_<recipe>.png,
                        general_regression_<recipe>.png (when the sweep has general tasks)
 
@@ -17,8 +20,11 @@ averaged over seeds; CIs are percentile bootstraps over test items with seeds av
 resample (finbench.stats). Both the format-tolerant and the strict parser are reported, so a
 format penalty is visible; API models (sweep `api_models:`, finbench.api_models) are extra rows
 of the per-task and format-penalty tables, left out of selection, cocktail effect and heatmaps.
-Published reference scores are labelled with source and setting: they
-were obtained with other prompts, shots and splits and are context, not a like-for-like baseline.
+Every paired comparison (cocktail effect, general regression, size-matched) is one family: its
+paired-bootstrap p-values get Holm and Benjamini-Hochberg corrections (p_holm, p_bh) together.
+Published numbers on exactly our split (peers.yaml `split_match: true`) are printed beside ours, in
+their metric, with their source; the others, obtained with other prompts, shots or splits, are a
+separate context-only table.
 """
 
 from __future__ import annotations
@@ -419,6 +425,8 @@ def _header(plan: Plan) -> Part:
         md += [cfg["description"], ""]
     md += [
         f"- runs finished: {len(plan.data.runs)}; recipes: {', '.join(plan.recipes)}; seeds: {cfg.get('seeds')}",
+        "- data seed: " + ("`run`: each seed also draws its own mixture rows" if cfg.get("data_seed") == "run"
+                           else "`fixed`: seeds change training order only; every seed trains on the same rows"),
         f"- metric: `{ctx.metric}` with the `{ctx.filter}` parser (strict parser: format-penalty table);"
         f" 95% percentile bootstrap CIs over test items ({ctx.resamples} resamples), seeds averaged"
         " inside each resample",

@@ -112,7 +112,7 @@ def test_markdown_has_every_section(rendered) -> None:
     md = (out / "report.md").read_text()
     for needle in ("## r1: test scores", "cocktail effect", "pair transfer", "general-task regression",
                    "Format penalty", "Published reference scores", "BloombergGPT-50B", "| fpb | BloombergGPT-50B | 0.51",
-                   "5-shot", "arXiv:2303.17564"):
+                   "5-shot", "arXiv:2303.17564", "data seed: `fixed`"):
         assert needle in md, needle
     table = md.split("## r1: test scores")[1].split("###")[0]
     all_row = next(line for line in table.splitlines() if line.startswith("| all |"))

@@ -141,3 +141,13 @@ def test_data_seed_reaches_the_mixture_a_run_trains_on(tmp_path, monkeypatch) ->
 def test_bad_data_seed_is_named(tmp_path) -> None:
     with pytest.raises(SW.SweepError, match=r"bad\.yaml: data_seed: expected one of \['fixed', 'run'\], got 'each'"):
         SW.load_sweep(str(_sweep(tmp_path, "bad", data_seed="each")))
+
+
+def test_mixture_seed_in_a_recipe_is_checked(tmp_path) -> None:
+    from finbench import recipes as R
+
+    src = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "tiny_cpu.yaml").read_text())
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({**src, "mixture_seed": -1}), encoding="utf-8")
+    with pytest.raises(R.RecipeError, match=r"r\.yaml.*mixture_seed"):
+        R.load(path)

@@ -189,6 +189,9 @@ TOP_LEVEL: dict[str, Field] = {
     "seed": Field(
         (int,), f"an integer in [0, {SEED_MAX}]", required=True, check=_between(0, SEED_MAX)
     ),
+    "mixture_seed": Field(  # set by a sweep with `data_seed: run`: the mixture's rows follow the run seed
+        (int,), f"an integer in [0, {SEED_MAX}] (default: the mixture's own seed)", check=_between(0, SEED_MAX)
+    ),
     "trust_remote_code": Field((bool,), "true or false"),
     "axolotl": Field((dict,), "a mapping of extra Axolotl config keys"),
     "eval": Field((dict,), "a mapping (evaluation settings)"),

@@ -8,6 +8,9 @@ What it writes (default runs/sweeps/NAME/report/):
                        that task on the same test items (paired bootstrap CI + p, permutation p)
 - pair_transfer.csv    score on task A of the pair {A, B} minus the single {A} (test)
 - general_regression.csv  general tasks: each mixture minus the untrained base model
+- size_matched.csv     each pair A+B minus its size-matched single A@A+B on A's task (design kind
+                       matched_singles): more tasks vs more steps
+- references.csv       peers' published numbers (finbench/peers.yaml); like-for-like rows carry ours
 - PNGs                 pair_transfer_<recipe>.png (9x9 heatmap), cocktail_effect_<recipe>.png,
                        general_regression_<recipe>.png (when the sweep has general tasks)
 
@@ -17,8 +20,11 @@ averaged over seeds; CIs are percentile bootstraps over test items with seeds av
 resample (finbench.stats). Both the format-tolerant and the strict parser are reported, so a
 format penalty is visible; API models (sweep `api_models:`, finbench.api_models) are extra rows
 of the per-task and format-penalty tables, left out of selection, cocktail effect and heatmaps.
-Published reference scores are labelled with source and setting: they
-were obtained with other prompts, shots and splits and are context, not a like-for-like baseline.
+Every paired comparison (cocktail effect, general regression, size-matched) is one family: its
+paired-bootstrap p-values get Holm and Benjamini-Hochberg corrections (p_holm, p_bh) together.
+Published numbers on exactly our split (peers.yaml `split_match: true`) are printed beside ours, in
+their metric, with their source; the others, obtained with other prompts, shots or splits, are a
+separate context-only table.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,7 @@ from finbench import peers as PEERS
 from finbench import stats as S
 from finbench import sweep as SW
 from finbench.files import write_atomic
+from finbench.mixtures import design as MD
 
 # Published scores (0-1 scale) with their sources, from finbench/peers.yaml (finbench.peers).
 REFERENCES: list[dict[str, Any]] = PEERS.load()
@@ -191,10 +199,15 @@ def _task_of(components: dict[str, str | None]) -> set[str | None]:
     return set(components.values())
 
 
+def is_control(mixture: str) -> bool:
+    """A size-matched single (`A@A+B`): a control for its pair, never a candidate or a baseline."""
+    return mixture == SW.BASE or MD.parse_matched(mixture) is not None
+
+
 def single_task_mixture(data: Data, recipe: str, task: str) -> str | None:
     for (r, m), keys in data.cells.items():
         comps = data.runs[keys[0]]["components"]
-        if r == recipe and m != SW.BASE and len(comps) == 1 and next(iter(comps.values())) == task:
+        if r == recipe and not is_control(m) and len(comps) == 1 and next(iter(comps.values())) == task:
             return m
     return None
 
@@ -272,22 +285,39 @@ def bars_png(path: Path, title: str, labels: list[str], vals: list[float], lows:
 
 CI_FIELDS = ["recipe", "mixture", "split", "task", "filter", "metric", "mean", "seed_sd", "n_seeds",
              "low", "high", "n_items"]
-CMP_FIELDS = ["delta", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "n_items"]
+CMP_FIELDS = ["delta", "delta_low", "delta_high", "p_bootstrap", "p_permutation", "p_holm", "p_bh", "n_items"]
+# The family corrected for multiple comparisons: every paired test the report makes, across
+# recipes x mixtures x tasks. The corrected p-value is the paired bootstrap's (always defined).
+FAMILY = ("cocktail_effect.csv", "general_regression.csv", "size_matched.csv")
+FAMILY_P = "p_bootstrap"
 CSV_FIELDS = {  # file -> columns; every section's rows go to one of these
     "per_task.csv": CI_FIELDS,
     "cocktail_effect.csv": ["recipe", "task", "mixture", "baseline", "selected_on_dev", *CMP_FIELDS],
     "pair_transfer.csv": ["recipe", "target", "task", "partner", "pair_mixture", "single_mixture", "delta"],
     "general_regression.csv": ["recipe", "mixture", "task", *CMP_FIELDS],
-    "references.csv": ["task", "model", "value", "metric", "setting", "source"],
+    "size_matched.csv": ["recipe", "task", "pair_mixture", "matched_mixture", *CMP_FIELDS],
+    "references.csv": ["task", "model", "value", "metric", "setting", "source", "split_match", "split", "n",
+                       "ours", "recipe", "mixture_here", "value_here"],
 }
 NO_CI = {"mean": math.nan, "low": math.nan, "high": math.nan}
+
+
+class Later:
+    """A Markdown line written once the report is complete: it quotes corrected p-values, which
+    exist only when every comparison of the family has been made."""
+
+    def __init__(self, render: Callable[[], str]) -> None:
+        self.render = render
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 @dataclass
 class Part:
     """One section of the report: its Markdown lines, its CSV rows (by file) and its figures."""
 
-    md: list[str] = field(default_factory=list)
+    md: list[str | Later] = field(default_factory=list)
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
 
@@ -315,6 +345,7 @@ class Plan:
     api_table: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     api_rows: list[dict[str, Any]] = field(default_factory=list)
     best_test: dict[str, float] = field(default_factory=dict)  # best test mean of a target task
+    selected: dict[tuple[str, str], str] = field(default_factory=dict)  # (recipe, task) -> dev-selected
 
 
 @dataclass
@@ -394,6 +425,8 @@ def _header(plan: Plan) -> Part:
         md += [cfg["description"], ""]
     md += [
         f"- runs finished: {len(plan.data.runs)}; recipes: {', '.join(plan.recipes)}; seeds: {cfg.get('seeds')}",
+        "- data seed: " + ("`run`: each seed also draws its own mixture rows" if cfg.get("data_seed") == "run"
+                           else "`fixed`: seeds change training order only; every seed trains on the same rows"),
         f"- metric: `{ctx.metric}` with the `{ctx.filter}` parser (strict parser: format-penalty table);"
         f" 95% percentile bootstrap CIs over test items ({ctx.resamples} resamples), seeds averaged"
         " inside each resample",
@@ -432,10 +465,11 @@ def _recipe_view(plan: Plan, recipe: str) -> tuple[RecipeView, list[dict[str, An
         table.update(t)
     selected: dict[str, str] = {}
     for task in plan.tasks:
-        dev = {m: table[(m, f"dev:{task}")]["mean"] for m in cells if m != SW.BASE and (m, f"dev:{task}") in table}
+        dev = {m: table[(m, f"dev:{task}")]["mean"] for m in cells if not is_control(m) and (m, f"dev:{task}") in table}
         dev = {m: v for m, v in dev.items() if not math.isnan(v)}
         if dev:
             selected[task] = max(dev, key=lambda m: (dev[m], m))
+            plan.selected[(recipe, task)] = selected[task]
     return RecipeView(recipe, cells, table, selected), rows
 
 
@@ -461,7 +495,13 @@ def _test_table(plan: Plan, view: RecipeView) -> Part:
     return Part(md=[*md, *_api_table_lines(plan, cols), ""])
 
 
-def _effect_rows(plan: Plan, view: RecipeView, task: str, single: str) -> tuple[list[dict[str, Any]], list[str],
+def _cmp_cells(c: dict[str, Any]) -> str:
+    """delta [CI] | p bootstrap | p permutation | p Holm | p BH | (a comparison row, p corrected)."""
+    return (f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}] | {_fmt(c['p_bootstrap'])} | "
+            f"{_fmt(c['p_permutation'])} | {_fmt(c.get('p_holm', math.nan))} | {_fmt(c.get('p_bh', math.nan))} |")
+
+
+def _effect_rows(plan: Plan, view: RecipeView, task: str, single: str) -> tuple[list[dict[str, Any]], list[str | Later],
                                                                               list[tuple[float, float, float]]]:
     """Cocktails that contain `task`, each vs its single-task mixture (CSV rows), and the Markdown
     line and bar of the dev-selected one (or of the single task itself when dev selected it)."""
@@ -469,25 +509,25 @@ def _effect_rows(plan: Plan, view: RecipeView, task: str, single: str) -> tuple[
     selected = view.selected.get(task)
     if selected == single:  # no cocktail beat the single task on dev
         c1 = view.table.get((single, f"test:{task}"), NO_CI)
-        md.append(f"| {task} | {single} {_fmt_ci(c1)} | {single} (the single task itself) | +0.000 | – | – |")
+        md.append(f"| {task} | {single} {_fmt_ci(c1)} | {single} (the single task itself) | +0.000 | – | – | – | – |")
         bars.append((0.0, math.nan, math.nan))
     for m, keys in view.cells.items():
         # cocktails that contain the target; and the dev-selected mixture even when it does not
         # (transfer from other tasks won on dev): its row must not go missing
-        if m == single or m == SW.BASE or (
+        if m == single or is_control(m) or (
             task not in _task_of(plan.data.runs[keys[0]]["components"]) and selected != m
         ):
             continue
         c = plan.ctx.compare(keys, view.cells[single], task)
         if c is None:
             continue
-        rows.append({"recipe": view.recipe, "task": task, "mixture": m, "baseline": single,
-                     "selected_on_dev": selected == m, **c})
+        row = {"recipe": view.recipe, "task": task, "mixture": m, "baseline": single,
+               "selected_on_dev": selected == m, **c}
+        rows.append(row)
         if selected == m:
             base_c, sel_c = view.table.get((single, f"test:{task}"), NO_CI), view.table.get((m, f"test:{task}"), NO_CI)
-            md.append(f"| {task} | {single} {_fmt_ci(base_c)} | {m} {_fmt_ci(sel_c)} | "
-                      f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}] | "
-                      f"{_fmt(c['p_bootstrap'])} | {_fmt(c['p_permutation'])} |")
+            head = f"| {task} | {single} {_fmt_ci(base_c)} | {m} {_fmt_ci(sel_c)} | "
+            md.append(Later(lambda head=head, row=row: head + _cmp_cells(row)))
             bars.append((c["delta"], c["delta_low"], c["delta_high"]))
     return rows, md, bars
 
@@ -495,7 +535,7 @@ def _effect_rows(plan: Plan, view: RecipeView, task: str, single: str) -> tuple[
 def _cocktail_effect(plan: Plan, view: RecipeView) -> Part:
     """Every mixture vs the single-task mixture of each target task (paired, test)."""
     part = Part(rows={"cocktail_effect.csv": []})
-    eff_md: list[str] = []
+    eff_md: list[str | Later] = []
     labels: list[str] = []
     bars: list[tuple[float, float, float]] = []
     for task in plan.tasks:
@@ -516,7 +556,7 @@ def _cocktail_effect(plan: Plan, view: RecipeView) -> Part:
              labels, [b[0] for b in bars], [b[1] for b in bars], [b[2] for b in bars], f"delta {plan.ctx.metric}")
     part.figures.append(png)
     part.md += ["| target task | single-task (test) | selected on dev (test) | delta [95% CI] | p (bootstrap) | "
-                "p (permutation) |", "|---|---|---|---|---|---|", *eff_md, "", f"![cocktail effect]({png.name})", ""]
+                "p (permutation) | p Holm | p BH |", "|---|---|---|---|---|---|---|---|", *eff_md, "", f"![cocktail effect]({png.name})", ""]
     return part
 
 
@@ -527,10 +567,10 @@ def _pair_transfer(plan: Plan, view: RecipeView) -> Part:
     comp_task: dict[str, str | None] = {}
     for m, keys in cells.items():
         comps = runs[keys[0]]["components"]
-        if m != SW.BASE and len(comps) <= 2:
+        if not is_control(m) and len(comps) <= 2:
             ingredients += [c for c in comps if c not in ingredients]
         comp_task.update(comps)
-    by_set = {frozenset(runs[k[0]]["components"]): m for m, k in cells.items() if m != SW.BASE}
+    by_set = {frozenset(runs[k[0]]["components"]): m for m, k in cells.items() if not is_control(m)}
     M = np.full((len(ingredients), len(ingredients)), np.nan)
     rows = []
     for i, a in enumerate(ingredients):
@@ -556,6 +596,13 @@ def _pair_transfer(plan: Plan, view: RecipeView) -> Part:
     return part
 
 
+def _regression_cell(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return ""
+    return (f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}] "
+            f"(p Holm {_fmt(c.get('p_holm', math.nan))}, BH {_fmt(c.get('p_bh', math.nan))})")
+
+
 def _general_regression(plan: Plan, view: RecipeView) -> Part:
     """General-ability tasks: each mixture minus the untrained base model (test, paired)."""
     general, cells = plan.general, view.cells
@@ -570,17 +617,16 @@ def _general_regression(plan: Plan, view: RecipeView) -> Part:
     for m, keys in cells.items():
         if m == SW.BASE:
             continue
-        row = []
+        row: list[dict[str, Any] | None] = []
         for g in general:
             c = plan.ctx.compare(keys, cells[SW.BASE], g)
+            row.append(None if c is None else {"recipe": view.recipe, "mixture": m, "task": g, **c})
             if c is None:
-                row.append("")
                 continue
-            part.rows["general_regression.csv"].append({"recipe": view.recipe, "mixture": m, "task": g, **c})
-            row.append(f"{c['delta']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}]")
+            part.rows["general_regression.csv"].append(row[-1])
             glabels.append(f"{m}:{g}")
             gvals.append(c)
-        part.md.append(f"| {m} | " + " | ".join(row) + " |")
+        part.md.append(Later(lambda m=m, row=row: f"| {m} | " + " | ".join(_regression_cell(c) for c in row) + " |"))
     part.md.append("")
     if gvals:
         png = plan.out / f"general_regression_{view.recipe}.png"
@@ -591,10 +637,36 @@ def _general_regression(plan: Plan, view: RecipeView) -> Part:
     return part
 
 
+def _size_matched(plan: Plan, view: RecipeView) -> Part:
+    """Each pair A+B vs its size-matched single A@A+B (A alone, as many rows as the pair), scored on
+    A's task: what the added task B brings beyond the extra training steps (test, paired)."""
+    rows: list[dict[str, Any]] = []
+    for m, keys in view.cells.items():
+        matched = MD.parse_matched(m)
+        if matched is None or matched[1] not in view.cells:
+            continue
+        ingredient, pair = matched
+        task = plan.data.runs[keys[0]]["components"].get(ingredient)
+        c = plan.ctx.compare(view.cells[pair], keys, task) if task in plan.tasks else None
+        if c is not None:
+            rows.append({"recipe": view.recipe, "task": task, "pair_mixture": pair, "matched_mixture": m, **c})
+    if not rows:
+        return Part()
+    md: list[str | Later] = [
+        f"### {view.recipe}: pair vs size-matched single (more tasks vs more steps, test, paired)", "",
+        "The matched single trains on one task of the pair alone, upsampled to the pair's row count: a"
+        " positive delta is what the second task adds beyond the extra steps.", "",
+        "| task | pair | size-matched single | delta [95% CI] | p (bootstrap) | p (permutation) | p Holm | p BH |",
+        "|---|---|---|---|---|---|---|---|"]
+    md += [Later(lambda r=r: f"| {r['task']} | {r['pair_mixture']} | {r['matched_mixture']} | " + _cmp_cells(r))
+           for r in rows]
+    return Part(md=[*md, ""], rows={"size_matched.csv": rows})
+
+
 def _recipe_sections(plan: Plan, recipe: str) -> Part:
     view, rows = _recipe_view(plan, recipe)
     part = Part(rows={"per_task.csv": rows})
-    for section in (_test_table, _cocktail_effect, _pair_transfer, _general_regression):
+    for section in (_test_table, _cocktail_effect, _pair_transfer, _size_matched, _general_regression):
         part += section(plan, view)
     return part
 
@@ -628,14 +700,63 @@ def _format_penalty(plan: Plan) -> Part:
     return Part(md=md)
 
 
+def _multiple_comparisons(report: Part) -> Part:
+    """Holm and Benjamini-Hochberg over the whole family (every recipe, mixture and task), written
+    into each comparison row (so into the CSVs and the Later Markdown lines)."""
+    family = [r for name in FAMILY for r in report.rows.get(name, [])]
+    ps = [r[FAMILY_P] for r in family]
+    for method in ("holm", "bh"):
+        for r, adj in zip(family, S.adjust_pvalues(ps, method), strict=True):
+            r[f"p_{method}"] = adj
+    n = sum(1 for p in ps if p is not None and not math.isnan(p))
+    return Part(md=["## Multiple comparisons", "",
+                    f"- family: all {n} paired comparisons of this report, across recipes x mixtures x tasks:"
+                    " every cocktail vs its single-task mixture (cocktail_effect.csv), every mixture vs the"
+                    " base model on the general tasks (general_regression.csv) and every pair vs its"
+                    " size-matched single (size_matched.csv)",
+                    f"- corrected: the paired-bootstrap p-value (`{FAMILY_P}`); `p_holm` = Holm (family-wise"
+                    " error rate), `p_bh` = Benjamini-Hochberg (false discovery rate), finbench.stats.adjust_pvalues",
+                    ""])
+
+
+def _ours(plan: Plan, ref: dict[str, Any]) -> list[dict[str, Any]]:
+    """Our like-for-like number for a peer row: per recipe, the dev-selected mixture's test seed
+    mean in the peer's metric (`ours`: metric,filter). Empty when the store lacks it."""
+    metric, _, filt = str(ref["ours"]).partition(",")
+    out = []
+    for recipe in plan.recipes:
+        m = plan.selected.get((recipe, ref["task"]))
+        vals = plan.data.seed_values(plan.data.cells[(recipe, m)], "test", ref["task"], metric,
+                                     filt or plan.ctx.filter) if m else []
+        if vals:
+            out.append({**ref, "recipe": recipe, "mixture_here": m, "value_here": float(np.mean(vals))})
+    return out
+
+
 def _references(plan: Plan) -> Part:
-    md = ["## Published reference scores (context, not like-for-like)", "",
-          "| task | model | score | metric | setting | source | best here (test) |", "|---|---|---|---|---|---|---|"]
-    for ref in REFERENCES:
+    """Peers' published numbers: like-for-like rows (same split) beside ours, then context rows."""
+    limit = plan.data.config.get("eval", {}).get("limit")
+    md = ["## Published numbers on our splits (like-for-like)", "",
+          "Rows whose split equals ours (finbench/peers.yaml `split_match: true`); ours is each recipe's"
+          " dev-selected mixture on test, in the peer's metric (seed mean)."
+          + (f" **This sweep scored with `limit: {limit}`: not the full split.**" if limit else ""), "",
+          "| task | split (n) | model | published | metric | ours: metric,filter | ours (recipe / mixture) | source |",
+          "|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for ref in (r for r in REFERENCES if r["split_match"]):
+        ours = _ours(plan, ref)
+        rows += ours or [dict(ref)]
+        here = "; ".join(f"{_fmt(o['value_here'])} ({o['recipe']} / {o['mixture_here']})" for o in ours)
+        md.append(f"| {ref['task']} | {ref['split']} ({ref['n']}) | {ref['model']} | {ref['value']:.3f} | "
+                  f"{ref['metric']} | `{ref['ours']}` | {here or 'not scored'} | {ref['source']} |")
+    md += ["", "## Published reference scores (context only: other splits, prompts or shots)", "",
+           "| task | model | score | metric | setting | source | best here (test) |", "|---|---|---|---|---|---|---|"]
+    for ref in (r for r in REFERENCES if not r["split_match"]):
         here = plan.best_test.get(ref["task"])
+        rows.append(dict(ref))
         md.append(f"| {ref['task']} | {ref['model']} | {ref['value']:.2f} | {ref['metric']} | {ref['setting']} | "
                   f"{ref['source']} | {_fmt(here) if here is not None else 'not scored'} |")
-    return Part(md=[*md, ""], rows={"references.csv": list(REFERENCES)})
+    return Part(md=[*md, ""], rows={"references.csv": rows})
 
 
 def _build(data: Data, out: Path, ctx: Ctx) -> Path:
@@ -645,12 +766,13 @@ def _build(data: Data, out: Path, ctx: Ctx) -> Path:
     report += _header(plan)
     for recipe in plan.recipes:
         report += _recipe_sections(plan, recipe)
+    report += _multiple_comparisons(report)  # after every comparison, before anything is written
     for section in (_api_only, _format_penalty, _references):
         report += section(plan)
     for name, fields in CSV_FIELDS.items():
         _csv(out / name, report.rows.get(name, []), fields)
     path = out / "report.md"
-    write_atomic(path, "\n".join(report.md) + "\n", newline="")
+    write_atomic(path, "\n".join(map(str, report.md)) + "\n", newline="")
     return path
 
 

@@ -28,6 +28,7 @@ ignores file contents).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -94,9 +95,11 @@ def check_mixture(recipe: R.Recipe) -> Any:
     if ref.endswith((".yaml", ".yml")):
         ref = str(_relative_to_recipe(recipe, ref))
     try:
-        return M.load_mixture(ref)
+        mix = M.load_mixture(ref)
     except M.MixtureError as err:
         raise R.RecipeError(f"{recipe.path}: mixture {recipe.data['mixture']!r}: {err}") from err
+    seed = recipe.data.get("mixture_seed")  # a sweep's `data_seed: run`: rows drawn with the run seed
+    return mix if seed is None else dataclasses.replace(mix, seed=seed)
 
 
 def _relative_to_recipe(recipe: R.Recipe, ref: str) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from eval_plugins import metrics as EM
 from eval_plugins.parsers import MISSING
@@ -27,6 +28,8 @@ MIXTURES = {  # name -> (components, accuracy on fpb, accuracy on tfns)
     "tfns": ({"tfns": "tfns"}, 0.35, 0.55),
     "fpb+tfns": ({"fpb": "fpb", "tfns": "tfns"}, 0.60, 0.56),
     "all": ({"fpb": "fpb", "tfns": "tfns", "openorca": None}, 0.80, 0.54),
+    # the size-matched control of the pair fpb+tfns: fpb alone, as many rows as the pair
+    "fpb@fpb+tfns": ({"fpb": "fpb"}, 0.50, 0.33),
 }
 N = {"dev": 60, "test": 150}
 
@@ -71,6 +74,10 @@ def _fill(store_path: Path) -> None:
                         items += [{"task": task, "filter": filt, "doc_id": i, "doc_hash": f"d{i}",
                                    "target": it[1], "prediction": it[2], "metrics": {"*": list(it)}}
                                   for i, it in enumerate(its)]
+                    # the metric FinGPT's published rows use (peers.yaml `ours: f1_weighted,tolerant`)
+                    scores.append({"task": task, "metric": "f1_weighted", "filter": "tolerant", "stderr": None,
+                                   "value": float(f1_score([g for _, g, _ in tol], [p for _, _, p in tol],
+                                                           average="weighted"))})
                 # a general task with per-item numbers (lm-eval's default `mean` aggregation)
                 gen = (rng.random(N[split]) < (0.7 if spec.mixture == SW.BASE else 0.6)).astype(float)
                 scores.append({"task": "gen", "metric": "score", "filter": "tolerant",
@@ -105,7 +112,7 @@ def test_markdown_has_every_section(rendered) -> None:
     md = (out / "report.md").read_text()
     for needle in ("## r1: test scores", "cocktail effect", "pair transfer", "general-task regression",
                    "Format penalty", "Published reference scores", "BloombergGPT-50B", "| fpb | BloombergGPT-50B | 0.51",
-                   "5-shot", "arXiv:2303.17564"):
+                   "5-shot", "arXiv:2303.17564", "data seed: `fixed`"):
         assert needle in md, needle
     table = md.split("## r1: test scores")[1].split("###")[0]
     all_row = next(line for line in table.splitlines() if line.startswith("| all |"))
@@ -132,7 +139,7 @@ def test_per_task_csv_and_regression(rendered) -> None:
     assert tol["n_seeds"] == "2" and tol["n_items"] == "150"
     assert float(tol["low"]) <= float(tol["mean"]) <= float(tol["high"])
     reg = list(csv.DictReader((out / "general_regression.csv").open()))
-    assert {r["mixture"] for r in reg} == {"fpb", "tfns", "fpb+tfns", "all"}
+    assert {r["mixture"] for r in reg} == {"fpb", "tfns", "fpb+tfns", "all", "fpb@fpb+tfns"}
     assert all(float(r["delta"]) < 0 for r in reg)  # the synthetic cocktails lose 0.1 on `gen`
     pairs = list(csv.DictReader((out / "pair_transfer.csv").open()))
     assert {(r["target"], r["partner"]) for r in pairs} == {("fpb", "tfns"), ("tfns", "fpb")}
@@ -162,3 +169,64 @@ def test_report_is_deterministic(rendered, tmp_path) -> None:
 def test_missing_store_is_a_clear_error(tmp_path, capsys) -> None:
     assert RP.main([str(tmp_path / "none.sqlite")]) == 2
     assert "no sweep store" in capsys.readouterr().err
+
+
+def _floats(rows: list[dict], key: str) -> np.ndarray:
+    return np.array([float(r[key]) for r in rows])
+
+
+def test_corrected_pvalues_cover_the_whole_family(rendered) -> None:
+    from finbench import stats as S
+
+    _, out = rendered
+    family = [row for name in RP.FAMILY for row in csv.DictReader((out / name).open())]
+    n_effect = len(list(csv.DictReader((out / "cocktail_effect.csv").open())))
+    assert n_effect >= 4 and len(family) > n_effect  # regression and size-matched rows are in it too
+    raw, holm, bh = _floats(family, "p_bootstrap"), _floats(family, "p_holm"), _floats(family, "p_bh")
+    # the CSVs hold the adjustment of the whole family at once, not of each file or recipe alone
+    assert np.allclose(holm, S.adjust_pvalues(raw.tolist(), "holm"), rtol=1e-5, atol=1e-6)
+    assert np.allclose(bh, S.adjust_pvalues(raw.tolist(), "bh"), rtol=1e-5, atol=1e-6)
+    assert (holm >= raw - 1e-9).all() and (bh >= raw - 1e-9).all() and (holm >= bh - 1e-9).all()
+    assert (holm > raw).any()
+    md = (out / "report.md").read_text()
+    assert f"family: all {len(family)} paired comparisons" in md and "Holm (family-wise" in md
+    effect = md.split("cocktail effect (dev-selected")[1].split("![")[0]
+    assert "| p Holm | p BH |" in effect
+    sel = next(r for r in family if r.get("selected_on_dev") == "True" and r["task"] == "fpb")
+    line = next(x for x in effect.splitlines() if x.startswith("| fpb |"))
+    assert line.endswith(f"| {float(sel['p_holm']):.3f} | {float(sel['p_bh']):.3f} |")
+    regression = md.split("general-task regression")[1].split("![")[0]
+    assert "p Holm" in regression and "BH" in regression
+
+
+def test_pair_is_compared_with_its_size_matched_single(rendered) -> None:
+    _, out = rendered
+    rows = list(csv.DictReader((out / "size_matched.csv").open()))
+    assert [(r["task"], r["pair_mixture"], r["matched_mixture"]) for r in rows] == [("fpb", "fpb+tfns", "fpb@fpb+tfns")]
+    assert float(rows[0]["delta"]) > 0.05 and float(rows[0]["delta_low"]) > 0  # 0.60 vs 0.50 accuracy
+    md = (out / "report.md").read_text()
+    assert "pair vs size-matched single" in md and "| fpb | fpb+tfns | fpb@fpb+tfns |" in md
+    # a control is neither a cocktail, nor the single-task baseline, nor a pair-transfer cell
+    effect = list(csv.DictReader((out / "cocktail_effect.csv").open()))
+    assert all(r["mixture"] != "fpb@fpb+tfns" and r["baseline"] == r["task"] for r in effect)
+
+
+def test_peers_on_our_split_are_printed_beside_ours(rendered) -> None:
+    store, out = rendered
+    md = (out / "report.md").read_text()
+    like, context = md.split("## Published numbers on our splits (like-for-like)")[1].split(
+        "## Published reference scores (context only")
+    assert "FinGPT v3.3 (Llama-2-13B LoRA)" in like and "BloombergGPT" not in like
+    assert "BloombergGPT-50B" in context and "FinGPT" not in context
+    # ours: the dev-selected mixture (`all` on fpb), test seed mean in the peer's metric
+    data = RP.Data.load(store)
+    try:
+        ours = np.mean(data.seed_values(data.cells[("r1", "all")], "test", "fpb", "f1_weighted", "tolerant"))
+    finally:
+        data.store.close()
+    row = next(x for x in like.splitlines() if "| fpb |" in x and "v3.3" in x)
+    assert f"| {ours:.3f} (r1 / all) |" in row and "FinGPT README.md @ 5d010c6f" in row and "test (1212)" in row
+    assert "| finqa |" in like and "not scored" in like.split("| finqa |")[1].splitlines()[0]
+    refs = list(csv.DictReader((out / "references.csv").open()))
+    fpb = [r for r in refs if r["task"] == "fpb" and r["split_match"] == "True"]
+    assert fpb and all(r["mixture_here"] == "all" and abs(float(r["value_here"]) - ours) < 1e-5 for r in fpb)

@@ -27,7 +27,8 @@ from finbench.mixtures.spec import parse_mixture
 
 DESIGN_KEYS = ("design", "description", "base", "ingredients", "members", "sizing")
 SIZING_MODES = ("narrow", "base")
-MEMBER_KINDS = ("singles", "pairs", "leave_one_out", "all")
+MEMBER_KINDS = ("singles", "pairs", "leave_one_out", "all", "matched_singles")
+MATCHED = "matched_singles"  # size-matched controls: made by matched_singles(), not design_members()
 
 
 def read_yaml(path: Path) -> Any:
@@ -86,7 +87,7 @@ def _check_design(where: str, d: Any, comps: dict[str, Any], base_path: Path) ->
             raise err(where, "ingredients", f"{i!r} is not a component of {base_path}; components: {', '.join(comps)}")
     if len(set(ingredients)) != len(ingredients):
         raise err(where, "ingredients", "duplicate ingredient")
-    kinds = d.get("members", list(MEMBER_KINDS))
+    kinds = d.get("members", [k for k in MEMBER_KINDS if k != MATCHED])  # controls only when asked
     if (
         not isinstance(kinds, list)
         or not kinds
@@ -163,10 +164,50 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     if sizing not in SIZING_MODES:
         raise err(where, "sizing", f"expected one of {list(SIZING_MODES)}, got {sizing!r}")
     out: dict[str, dict[str, Any]] = {}
-    for mname, subset in design_members(ingredients, kinds).items():
+    for mname, subset in design_members(ingredients, [k for k in kinds if k != MATCHED]).items():
         member = {k: v for k, v in base.items() if k not in ("components", "name", "description")}
         member["name"] = f"{d.get('design', path.stem)}/{mname}"
         member["components"] = _member_components(comps, subset, base_path.parent, where, sizing)
         member["_base"] = str(base_mix.path)
         out[mname] = member
+    if MATCHED in kinds:
+        for mname, components in matched_singles(ingredients, comps, base_path.parent, where).items():
+            rest = {k: v for k, v in base.items() if k not in ("components", "name", "description")}
+            out[mname] = {**rest, "name": f"{d.get('design', path.stem)}/{mname}", "components": components,
+                          "_base": str(base_mix.path)}
+    return out
+
+
+def matched_name(ingredient: str, pair: str) -> str:
+    return f"{ingredient}@{pair}"
+
+
+def parse_matched(mixture: str) -> tuple[str, str] | None:
+    """`DESIGN/A@A+B` -> (A, `DESIGN/A+B`): a size-matched single and the pair it matches."""
+    prefix, _, last = mixture.rpartition("/")
+    ingredient, sep, pair = last.partition("@")
+    if not sep or not ingredient or not pair:
+        return None
+    return ingredient, f"{prefix}/{pair}" if prefix else pair
+
+
+def matched_singles(ingredients: Sequence[str], comps: dict[str, Any], base_dir: Path,
+                    where: str) -> dict[str, dict[str, Any]]:
+    """Size-matched controls: for each pair A+B, members `A@A+B` and `B@A+B` train on one task
+    alone with as many rows as the pair holds (upsampled past the task's own size), so a pair can
+    be compared with the same number of training steps on its first task only.
+
+    Pair sizes are static: every component must be sized by `count` or `relative_to`.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for a, b in itertools.combinations(list(ingredients), 2):
+        pair = {c: _member_component(comps, c, [a, b], base_dir, where) for c in (a, b)}
+        for c, spec in pair.items():
+            if "fraction" in spec:
+                raise err(where, "members", f"{MATCHED} needs static sizes, but components.{c} is sized by"
+                          " 'fraction' (its row count depends on the data); use count or relative_to")
+        total = sum(_static_count(pair, c, where) for c in (a, b))
+        for single in (a, b):
+            spec = {k: v for k, v in pair[single].items() if k not in ("count", "relative_to", "factor")}
+            out[matched_name(single, f"{a}+{b}")] = {single: {**spec, "count": total}}
     return out

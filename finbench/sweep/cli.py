@@ -24,7 +24,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         return 0
     for r in sweep.runs:
         seed = "-" if r.api else r.seed  # API models are not trained: no seed
-        print(f"{r.key}  {status.get(r.key, 'pending'):<8} {r.recipe:<22} {r.mixture:<36} seed={seed} job={r.job}")
+        data = "" if r.data_seed is None else f" data_seed={r.data_seed} mixture_sha={r.mixture_sha[:12]}"
+        print(f"{r.key}  {status.get(r.key, 'pending'):<8} {r.recipe:<22} {r.mixture:<36} seed={seed} job={r.job}{data}")
     done = sum(status.get(r.key) == "done" for r in sweep.runs)
     print(f"# {len(sweep.runs)} runs = {len(sweep.recipes)} recipes x "
           f"{len(sweep.mixtures)} mixtures x {len(sweep.seeds)} seeds"

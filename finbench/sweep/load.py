@@ -33,7 +33,8 @@ from finbench.sweep.model import (
 )
 
 SWEEP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
-              "share_engine", "api_models"}
+              "share_engine", "api_models", "data_seed"}
+DATA_SEEDS = ("fixed", "run")  # data_seed: the mixture's own seed, or each run's seed
 EVAL_KEYS = {"tasks", "general", "splits", "limit", "backend", "batch_size", "num_fewshot"}
 
 
@@ -192,6 +193,8 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
         or len(set(seeds)) != len(seeds)
     ):
         raise err(where, "seeds", f"expected a list of distinct non-negative integers, got {seeds!r}")
+    if data.get("data_seed", "fixed") not in DATA_SEEDS:
+        raise err(where, "data_seed", f"expected one of {list(DATA_SEEDS)}, got {data['data_seed']!r}")
     job = data.get("job", "train_eval")
     if job not in JOBS:
         raise err(where, "job", f"expected one of {list(JOBS)}, got {job!r}")
@@ -226,6 +229,7 @@ def load_sweep(name: str) -> Sweep:
         job=data.get("job", "train_eval"),
         store=Path(store) if Path(store).is_absolute() else settings.ROOT / store,
         share_engine=data.get("share_engine", "auto"),  # how runs are scored: in no run key
+        data_seed=data.get("data_seed", "fixed"),
         api_models=api_models,
         executor_options=blocks,  # each executor's own validated block, by its config_key
         **{k: v for k, v in blocks.items() if k in SWEEP_FIELDS},  # type: ignore[arg-type]  # ray=, slurm=
@@ -235,26 +239,38 @@ def load_sweep(name: str) -> Sweep:
     return sw
 
 
+def _mixture_sha(mix: Any, data_seed: str):
+    """run seed -> the mixture's content hash. With `data_seed: run` the run seed replaces the
+    mixture's seed (another draw of rows, another hash); `fixed` keeps the hash runs always had."""
+    spec = mix.spec_dict()
+    if data_seed == "fixed":
+        fixed = sha(json.dumps(spec, sort_keys=True))
+        return lambda _seed: fixed
+    return lambda seed: sha(json.dumps({**spec, "seed": seed}, sort_keys=True))
+
+
 def expand(sweep: Sweep, recipes: list[Any], mixtures: list[tuple[str, Any]]) -> list[RunSpec]:
     """recipes x mixtures x seeds (+ one base-model run per recipe and seed with base_eval)."""
     runs: list[RunSpec] = []
     mix_info = []
     for name, mix in mixtures:
         comps = {c: comp.task for c, comp in mix.components.items()}
-        mix_info.append((name, comps, sha(json.dumps(mix.spec_dict(), sort_keys=True))))
+        mix_info.append((name, comps, _mixture_sha(mix, sweep.data_seed)))
     recipes_dir = R.RECIPES_DIR.resolve()
     for recipe in recipes:
         rsha = sha(recipe.path.read_bytes())
         rname = recipe.name if recipe.path.parent == recipes_dir else str(recipe.path)
-        todo = [(BASE, {}, sha(BASE), "eval_only")] if sweep.base_eval else []
+        todo = [(BASE, {}, lambda _seed: sha(BASE), "eval_only")] if sweep.base_eval else []
         todo += [(n, c, s, sweep.job) for n, c, s in mix_info]
-        for mname, comps, msha, job in todo:
+        for mname, comps, msha_of, job in todo:
             # an untrained base model is greedy-decoded: one seed is enough
             for seed in sweep.seeds[:1] if mname == BASE else sweep.seeds:
+                msha = msha_of(seed)
                 runs.append(RunSpec(
                     key=run_key(rsha, msha, seed, job, sweep.eval), sweep=sweep.name, recipe=rname,
                     recipe_path=str(recipe.path), mixture=mname, seed=seed, job=job, eval=dict(sweep.eval),
                     components=dict(comps), recipe_sha=rsha, mixture_sha=msha,
+                    data_seed=seed if sweep.data_seed == "run" and mname != BASE else None,
                 ))
     keys = [r.key for r in runs]
     if len(set(keys)) != len(keys):  # same recipe listed twice under two names, etc.

@@ -65,9 +65,12 @@ class RunSpec:
     mixture_sha: str
     api: dict[str, Any] | None = None  # an api_models entry (job api_eval); see finbench.api_models
     group: tuple[RunSpec, ...] | None = None  # a shared-engine job: the runs it scores (engine.py)
+    data_seed: int | None = None  # the mixture's seed for this run (sweep `data_seed: run`); None: its own
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if self.data_seed is None:
+            del d["data_seed"]  # as `group`: a run without it keeps the dict it always had
         if self.group is None:
             del d[GROUP]  # a plain run's dict (and so its Slurm spool name) is what it always was
         else:
@@ -160,6 +163,7 @@ class Sweep:
     slurm: dict[str, Any] = field(default_factory=dict)  # the `slurm:` block (executors/slurm.py)
     api_models: list[dict[str, Any]] = field(default_factory=list)  # finbench.api_models
     share_engine: str | bool = "auto"  # multi-LoRA serving: one vLLM engine per base model
+    data_seed: str = "fixed"  # fixed: the mixture's own seed; run: the run seed draws the rows too
     executor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # config_key -> block
 
     def summary(self) -> dict[str, Any]:
@@ -174,6 +178,7 @@ class Sweep:
             "eval": self.eval,
             "job": self.job,
             **({"api_models": self.api_models} if self.api_models else {}),
+            **({"data_seed": self.data_seed} if self.data_seed != "fixed" else {}),
         }
 
 

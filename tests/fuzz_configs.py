@@ -213,12 +213,14 @@ def config_tree(runs_dir: Path) -> Iterator[Path]:
     from finbench import recipes as R
 
     tmp = Path(tempfile.mkdtemp(prefix="finbench-fuzz-"))
-    names = ("FINBENCH_RECIPES_DIR", "FINBENCH_MIXTURES_DIR", "FINBENCH_SWEEPS_DIR", "FINBENCH_RUNS_DIR")
+    names = ("FINBENCH_RECIPES_DIR", "FINBENCH_MIXTURES_DIR", "FINBENCH_SWEEPS_DIR", "FINBENCH_RUNS_DIR",
+             "FINBENCH_DATA_DIR")
     saved = {k: os.environ.get(k) for k in names}
     saved_recipes = R.RECIPES_DIR
     try:
         os.environ.update({"FINBENCH_RECIPES_DIR": str(tmp / "recipes"), "FINBENCH_MIXTURES_DIR": str(tmp / "mixtures"),
-                           "FINBENCH_SWEEPS_DIR": str(tmp / "recipes/sweeps"), "FINBENCH_RUNS_DIR": str(runs_dir)})
+                           "FINBENCH_SWEEPS_DIR": str(tmp / "recipes/sweeps"), "FINBENCH_RUNS_DIR": str(runs_dir),
+                           "FINBENCH_DATA_DIR": str(ROOT / "tests/fixtures/data")})  # configs, not data, vary
         R.RECIPES_DIR = tmp / "recipes"  # read at import
         yield tmp
     finally:

@@ -47,7 +47,7 @@ from typing import Any
 from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
-from finbench.files import write_atomic
+from finbench.files import is_file, write_atomic
 from finbench.settings import runs_dir
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def check_mixture(recipe: R.Recipe) -> Any:
     ref = recipe.data["mixture"]
     if ref.endswith(".jsonl"):
         path = _relative_to_recipe(recipe, ref)
-        if not path.is_file():
+        if not is_file(path):
             raise R.RecipeError(f"{recipe.path}: mixture {ref!r}: no such file ({path})")
         return path
     if ref.endswith((".yaml", ".yml")):

@@ -352,8 +352,9 @@ def plan_accepted(accepted: list[Mutant], tree: Path, n: int, seed: int) -> Coun
         try:
             TR.plan(str(tree / m.source), gpu=False)
             out["plan ok (Axolotl validate_config passed)"] += 1
-        except clean_errors():
+        except clean_errors() as error:
             out["clean error at plan"] += 1
+            print(f"  plan refused: {m.source} {m.op} {m.detail}: {str(error)[:200]}")
         except Exception as error:  # noqa: BLE001
             out["traceback at plan"] += 1
             print(f"  plan traceback: {m.source} {m.op} {m.detail}: {type(error).__name__}: {error}")

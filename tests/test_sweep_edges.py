@@ -112,7 +112,15 @@ def test_derived_recipe_refuses_duplicate_keys(tmp_path) -> None:
         derived_recipe(spec)
 
 
-def test_plan_of_a_mixture_name_too_long_for_the_os_is_a_clean_error(tmp_path, capsys) -> None:
-    path = _write_sweep(tmp_path, mixtures=["x" * 400])
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"mixtures": ["x" * 400]}, "unknown mixture 'xxxx"),
+        ({"mixtures": {"design": "x" * 400}}, "mixtures.design: no design file"),
+        ({"recipes": ["x" * 400 + ".yaml"]}, "recipe file not found"),
+    ],
+)
+def test_names_too_long_for_the_os_are_clean_errors(tmp_path, capsys, over, match) -> None:
+    path = _write_sweep(tmp_path, **over)  # Path.is_file raises OSError (ENAMETOOLONG) for these
     assert SW.main(["plan", str(path)]) == 2
-    assert "unknown mixture 'xxxx" in capsys.readouterr().err
+    assert match in capsys.readouterr().err

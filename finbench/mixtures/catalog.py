@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from finbench import settings
-from finbench.files import did_you_mean
+from finbench.files import did_you_mean, is_file
 from finbench.mixtures.design import generate_design, read_yaml
 from finbench.mixtures.errors import MixtureError
 from finbench.mixtures.spec import Mixture, parse_mixture
@@ -31,29 +31,21 @@ def list_mixtures(mixtures_dir: Path | None = None, *, warn: bool = True) -> lis
     return names
 
 
-def _is_file(path: Path) -> bool:
-    """Path.is_file, False for a name the OS refuses (too long) instead of an OSError."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
 def load_mixture(name: str, mixtures_dir: Path | None = None) -> Mixture:
     """A mixture by file path, by name (`mixtures/NAME.yaml`) or design member (`DESIGN/MEMBER`)."""
     d = Path(mixtures_dir or settings.mixtures_dir())
     as_path = Path(name)
     if name.endswith((".yaml", ".yml")):
-        if not _is_file(as_path):
+        if not is_file(as_path):
             raise MixtureError(f"{as_path}: mixture file missing")
         return parse_mixture(read_yaml(as_path), name=as_path.stem, path=as_path.resolve())
     path = d / f"{name}.yaml"
-    if _is_file(path):
+    if is_file(path):
         return parse_mixture(read_yaml(path), name=name, path=path)
     if "/" in name:
         design, member = name.split("/", 1)
         dpath = designs_dir(d) / f"{design}.yaml"
-        if _is_file(dpath):
+        if is_file(dpath):
             members = generate_design(dpath)
             if member not in members:
                 raise MixtureError(

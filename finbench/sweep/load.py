@@ -18,7 +18,7 @@ from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
 from finbench import tasks as T
-from finbench.files import did_you_mean, name_or_path
+from finbench.files import did_you_mean, is_file, name_or_path
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.model import (
     BACKENDS,
@@ -154,7 +154,7 @@ def _design_members(where: str, design: str, base_dir: Path) -> list[tuple[str, 
         dpath = designs / f"{design}.yaml"
     elif not dpath.is_absolute():
         dpath = (base_dir / dpath).resolve()
-    if not dpath.is_file():
+    if not is_file(dpath):
         known = sorted(p.stem for p in designs.glob("*.yaml"))
         raise err(where, "mixtures.design", f"no design file {dpath}; known designs: {known}")
     out = []

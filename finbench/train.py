@@ -283,7 +283,10 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
-    base_model = R.resolve_base_model(recipe.base_model)
+    try:
+        base_model = R.resolve_base_model(recipe.base_model)
+    except R.RecipeError as err:  # its message names the model, not the recipe that asked for it
+        raise R.RecipeError(f"{recipe.path}: {err}") from err
     mixture = build_mixture(recipe, spec)
     run_dir = run_dir_for(recipe)
     cfg = R.compile_config(

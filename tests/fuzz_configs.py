@@ -353,7 +353,7 @@ def plan_accepted(accepted: list[Mutant], tree: Path, n: int, seed: int) -> Coun
             TR.plan(str(tree / m.source), gpu=False)
             out["plan ok (Axolotl validate_config passed)"] += 1
         except clean_errors() as error:
-            out["clean error at plan"] += 1
+            out["clean error at plan" if str(tree) in str(error) else "error at plan naming no file"] += 1
             print(f"  plan refused: {m.source} {m.op} {m.detail}: {str(error)[:200]}")
         except Exception as error:  # noqa: BLE001
             out["traceback at plan"] += 1

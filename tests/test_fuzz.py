@@ -8,6 +8,7 @@ import time
 
 import fuzz_configs as FC
 import fuzz_data as FD
+import pytest
 
 
 def test_config_mutants_give_clean_errors_never_tracebacks() -> None:
@@ -50,3 +51,15 @@ def test_data_mutants_load_or_give_a_data_error_naming_the_file() -> None:
     counts, bugs = FD.fuzz(24, seed=13, log=lambda _: None)
     assert bugs == [], "\n".join(bugs)
     assert counts["clean"] + counts["ok"] == 24 and counts["clean"] > 0
+
+
+def test_dry_run_of_a_misspelt_builtin_model_names_the_recipe(tmp_path) -> None:
+    # found by `make fuzz` (seed 1): the plan's error named the model folder but not the recipe
+    from finbench import recipes as R
+    from finbench import train as TR
+
+    text = (FC.ROOT / "recipes/tiny_cpu.yaml").read_text().replace("builtin:tiny-llama", "bultin:tiny-llama")
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text(text)
+    with pytest.raises(R.RecipeError, match=r"typo\.yaml: base_model 'bultin:tiny-llama': no such model folder"):
+        TR.plan(str(recipe), gpu=False)

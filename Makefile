@@ -21,7 +21,7 @@ BATCH_SIZE ?= $(if $(filter 1,$(GPU)),auto,8)
 export TOKENIZERS_PARALLELISM ?= false
 export AXOLOTL_DO_NOT_TRACK ?= 1
 
-.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm bench-lora-serving data-check data-lock
+.PHONY: install test lint demo bench fixtures clean mixture train eval sweep report replicate gpu-check install-vllm test-vllm bench-lora-serving data-check data-lock fuzz
 MIXTURE ?= demo
 RECIPE ?= smol_cpu
 SWEEP ?= mini
@@ -54,6 +54,14 @@ endif
 test: install
 	$(VENV)/bin/ruff check .
 	$(OFFLINE) $(VENV)/bin/pytest -q
+
+# Seeded mutation fuzzers (issue 13): 1,200 mutated recipes/mixtures/designs/sweeps through the
+# validating entry points (5 accepted CPU recipes also through the full plan and Axolotl's
+# validate_config), then 300 mutated raw data files through the task loaders. Fails on a traceback.
+FUZZ_SEED ?= 0
+fuzz: install
+	$(OFFLINE) $(PY) tests/fuzz_configs.py --mutants 1200 --seed $(FUZZ_SEED) --plan 5
+	$(OFFLINE) $(PY) tests/fuzz_data.py --mutants 300 --seed $(FUZZ_SEED)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -91,6 +91,14 @@ def tree_digest(folder: Path) -> dict[str, str]:
     }
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file, but False (not an OSError) for a name the OS refuses, such as one too long."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def did_you_mean(
     name: object, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6, *, quote: bool = True
 ) -> str:
@@ -113,7 +121,7 @@ def name_or_path(
     text = str(value)
     path = Path(text).expanduser()
     if path.suffix in suffixes or os.sep in text:
-        if not path.is_file():
+        if not is_file(path):
             raise error(f"{path}: {what} file not found")
         return path.resolve()
     if text not in known:

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from finbench import data as D
+from finbench.files import is_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = Path(os.environ.get("FINBENCH_RECIPES_DIR", ROOT / "recipes"))
@@ -371,7 +372,7 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.suffix in (".yaml", ".yml") or os.sep in text:
-        if not path.is_file():
+        if not is_file(path):
             raise RecipeError(f"{path}: recipe file not found")
         return path.resolve()
     known = available()

@@ -48,7 +48,7 @@ from typing import Any
 from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
-from finbench.files import write_atomic
+from finbench.files import is_file, write_atomic
 from finbench.settings import runs_dir
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def check_mixture(recipe: R.Recipe) -> Any:
     ref = recipe.data["mixture"]
     if ref.endswith(".jsonl"):
         path = _relative_to_recipe(recipe, ref)
-        if not path.is_file():
+        if not is_file(path):
             raise R.RecipeError(f"{recipe.path}: mixture {ref!r}: no such file ({path})")
         return path
     if ref.endswith((".yaml", ".yml")):
@@ -286,7 +286,10 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
     gpu = R.has_gpu() if gpu is None else gpu
     check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
-    base_model = R.resolve_base_model(recipe.base_model)
+    try:
+        base_model = R.resolve_base_model(recipe.base_model)
+    except R.RecipeError as err:  # its message names the model, not the recipe that asked for it
+        raise R.RecipeError(f"{recipe.path}: {err}") from err
     mixture = build_mixture(recipe, spec)
     run_dir = run_dir_for(recipe)
     cfg = R.compile_config(

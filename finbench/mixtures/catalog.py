@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from finbench import settings
-from finbench.files import did_you_mean
+from finbench.files import did_you_mean, is_file
 from finbench.mixtures.design import generate_design, read_yaml
 from finbench.mixtures.errors import MixtureError
 from finbench.mixtures.spec import Mixture, parse_mixture
@@ -36,16 +36,16 @@ def load_mixture(name: str, mixtures_dir: Path | None = None) -> Mixture:
     d = Path(mixtures_dir or settings.mixtures_dir())
     as_path = Path(name)
     if name.endswith((".yaml", ".yml")):
-        if not as_path.is_file():
+        if not is_file(as_path):
             raise MixtureError(f"{as_path}: mixture file missing")
         return parse_mixture(read_yaml(as_path), name=as_path.stem, path=as_path.resolve())
     path = d / f"{name}.yaml"
-    if path.is_file():
+    if is_file(path):
         return parse_mixture(read_yaml(path), name=name, path=path)
     if "/" in name:
         design, member = name.split("/", 1)
         dpath = designs_dir(d) / f"{design}.yaml"
-        if dpath.is_file():
+        if is_file(dpath):
             members = generate_design(dpath)
             if member not in members:
                 raise MixtureError(

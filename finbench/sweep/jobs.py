@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from finbench import api_models as AM
+from finbench import data as D
 from finbench import evaluate as E
 from finbench import recipes as R
 from finbench import settings
@@ -30,7 +31,7 @@ def derived_recipe(spec: RunSpec) -> Path:
     Its file name carries the run key, so `finbench.train` gives each run its own folder
     (runs/<recipe>-<key>/) and its DONE.json guard never mixes two runs.
     """
-    data = yaml.safe_load(Path(spec.recipe_path).read_text(encoding="utf-8"))
+    data = D.read_yaml(Path(spec.recipe_path), R.RecipeError)  # duplicate keys refused, as everywhere
     data["seed"] = spec.seed
     if spec.mixture != BASE:
         data["mixture"] = spec.mixture

@@ -7,6 +7,8 @@ Recipes, mixtures and tasks must all exist, and each executor validates its own 
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
 from finbench import tasks as T
-from finbench.files import did_you_mean, name_or_path
+from finbench.files import did_you_mean, is_file, name_or_path
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.model import (
     BACKENDS,
@@ -31,10 +33,13 @@ from finbench.sweep.model import (
     run_key,
     sha,
 )
+from finbench.sweep.store import is_sqlite
 
 SWEEP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
               "share_engine", "api_models", "data_seed"}
 DATA_SEEDS = ("fixed", "run")  # data_seed: the mixture's own seed, or each run's seed
+MAX_NUMBER = 1e9  # limits and counts beyond this are typos
+MAX_FEWSHOT = 100
 EVAL_KEYS = {"tasks", "general", "splits", "limit", "backend", "batch_size", "num_fewshot"}
 
 
@@ -59,18 +64,49 @@ def _str_list(where: str, key: str, value: Any, *, allow_empty: bool = False) ->
     return list(value)
 
 
-def _check_number(where: str, key: str, value: Any, expected: str, *, integer: bool, minimum: float) -> None:
+def _check_number(where: str, key: str, value: Any, expected: str, *, integer: bool, minimum: float,
+                  maximum: float = MAX_NUMBER) -> None:
     kinds = int if integer else int | float
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
-        raise err(where, key, f"expected {expected}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
+            or not minimum <= value <= maximum):
+        raise err(where, key, f"expected {expected} (at most {maximum:g}), got {value!r}")
+
+
+def _unknown_keys(where: str, block: str, given: Any, allowed: set[str]) -> None:
+    """A SweepError for the first unknown key of a mapping, with a did-you-mean and the allowed keys."""
+    extra = sorted(map(str, set(given) - allowed))
+    if extra:
+        key = f"{block}.{extra[0]}" if block else extra[0]
+        hint = did_you_mean(extra[0], sorted(allowed), n=1)
+        raise err(where, key, f"unknown key.{hint} Expected one of {sorted(allowed)}")
+
+
+def _check_limit(where: str, limit: Any) -> None:
+    """lm-eval's --limit: a fraction of each split in (0, 1), or a whole number of rows."""
+    ok = (not isinstance(limit, bool) and isinstance(limit, int | float) and math.isfinite(limit)
+          and (0 < limit < 1 or (limit == int(limit) and 1 <= limit <= MAX_NUMBER)))
+    if not ok:
+        raise err(where, "eval.limit", f"expected a fraction in (0, 1), a whole number of rows in "
+                                       f"[1, {MAX_NUMBER:g}] or null, got {limit!r}")
+
+
+def _check_task_names(where: str, key: str, names: list[str], *, ours_only: bool) -> None:
+    known = T.discover()
+    if ours_only:
+        for t in names:
+            if t not in known:
+                raise err(where, key, f"unknown finbench task {t!r}.{did_you_mean(t, known, quote=False)}")
+        return
+    unknown = T.unknown_task_names(names)  # lm-eval's registry: a typo fails now, not in the run
+    if unknown:
+        name, hint = next(iter(unknown.items()))
+        raise err(where, key, f"{name!r} is not an lm-eval task, group or tag.{hint}")
 
 
 def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
     if not isinstance(ev, dict):
         raise err(where, "eval", f"expected a mapping with tasks, splits, ..., got {ev!r}")
-    extra = set(ev) - EVAL_KEYS
-    if extra:
-        raise err(where, "eval", f"unknown key(s) {sorted(extra)}; expected {sorted(EVAL_KEYS)}")
+    _unknown_keys(where, "eval", ev, EVAL_KEYS)
     tasks = _str_list(where, "eval.tasks", ev.get("tasks"))
     general = _str_list(where, "eval.general", ev.get("general", []), allow_empty=True)
     splits = _str_list(where, "eval.splits", ev.get("splits", list(SPLITS)))
@@ -79,22 +115,21 @@ def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
         raise err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
     limit = ev.get("limit")
     if limit is not None:
-        _check_number(where, "eval.limit", limit, "a positive number or null", integer=False, minimum=1e-12)
+        _check_limit(where, limit)
     backend = ev.get("backend", "auto")
     if backend not in BACKENDS:
         raise err(where, "eval.backend", f"expected one of {list(BACKENDS)}, got {backend!r}")
     nf = ev.get("num_fewshot")
     if nf is not None:
-        _check_number(where, "eval.num_fewshot", nf, "a non-negative integer", integer=True, minimum=0)
+        _check_number(where, "eval.num_fewshot", nf, "a non-negative integer", integer=True, minimum=0,
+                      maximum=MAX_FEWSHOT)
     bs = ev.get("batch_size", "auto")
     if bs != "auto":
-        _check_number(where, "eval.batch_size", bs, "a positive integer or 'auto'", integer=True, minimum=1)
-    # Known tasks: finbench's own (cheap YAML scan); general tasks may be lm-eval built-ins and
-    # are checked when the first run loads them.
-    known = T.discover()
-    for t in tasks:
-        if t not in known:
-            raise err(where, "eval.tasks", f"unknown finbench task {t!r}.{did_you_mean(t, known, quote=False)}")
+        _check_number(where, "eval.batch_size", bs, "a positive integer or 'auto'", integer=True, minimum=1,
+                      maximum=R.MAX_BATCH)
+    # Known tasks: finbench's own (cheap YAML scan); general tasks against lm-eval's registry.
+    _check_task_names(where, "eval.tasks", tasks, ours_only=True)
+    _check_task_names(where, "eval.general", general, ours_only=False)
     return {"tasks": tasks, "general": general, "splits": splits, "limit": limit, "backend": backend,
             "batch_size": bs, "num_fewshot": nf}
 
@@ -103,9 +138,7 @@ def _parse_mixtures_spec(where: str, spec: Any) -> tuple[str | None, list[str]]:
     """(design name or None, included mixture names) of the sweep's `mixtures:` value."""
     if not isinstance(spec, dict):
         return None, _str_list(where, "mixtures", spec)
-    extra = set(spec) - {"design", "include"}
-    if extra:
-        raise err(where, "mixtures", f"unknown key(s) {sorted(extra)}; expected design, include")
+    _unknown_keys(where, "mixtures", spec, {"design", "include"})
     design = spec.get("design")
     if design is not None and (not isinstance(design, str) or not design):
         raise err(where, "mixtures.design", f"expected a design name, got {design!r}")
@@ -122,7 +155,7 @@ def _design_members(where: str, design: str, base_dir: Path) -> list[tuple[str, 
         dpath = designs / f"{design}.yaml"
     elif not dpath.is_absolute():
         dpath = (base_dir / dpath).resolve()
-    if not dpath.is_file():
+    if not is_file(dpath):
         known = sorted(p.stem for p in designs.glob("*.yaml"))
         raise err(where, "mixtures.design", f"no design file {dpath}; known designs: {known}")
     out = []
@@ -176,9 +209,7 @@ def top_keys() -> set[str]:
 
 
 def _check_top_level(where: str, data: dict[str, Any]) -> None:
-    extra = set(data) - top_keys()
-    if extra:
-        raise err(where, ", ".join(sorted(extra)), f"unknown key(s); expected {sorted(top_keys())}")
+    _unknown_keys(where, "", data, top_keys())
     for need in ("recipes", "mixtures", "seeds", "eval"):
         if need not in data:
             raise err(where, need, "missing")
@@ -189,10 +220,10 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= R.SEED_MAX for s in seeds)
         or len(set(seeds)) != len(seeds)
     ):
-        raise err(where, "seeds", f"expected a list of distinct non-negative integers, got {seeds!r}")
+        raise err(where, "seeds", f"expected a list of distinct integers in [0, {R.SEED_MAX}], got {seeds!r}")
     if data.get("data_seed", "fixed") not in DATA_SEEDS:
         raise err(where, "data_seed", f"expected one of {list(DATA_SEEDS)}, got {data['data_seed']!r}")
     job = data.get("job", "train_eval")
@@ -202,6 +233,24 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
         raise err(where, "base_eval", f"expected true or false, got {data['base_eval']!r}")
     if not isinstance(data.get("store", ""), str):
         raise err(where, "store", f"expected a path, got {data['store']!r}")
+
+
+def store_path(where: str, value: str, stem: str) -> Path:
+    """The sweep's SQLite file: absolute or under the project; not a folder, not another kind of file."""
+    store = Path(value or f"runs/sweeps/{stem}/sweep.sqlite").expanduser()
+    store = store if store.is_absolute() else settings.ROOT / store
+    try:
+        if store.is_dir() or value.endswith(("/", os.sep)):
+            raise err(where, "store", f"{store} is a folder; expected a file such as {store / 'sweep.sqlite'}")
+        if store.is_file() and store.stat().st_size and not is_sqlite(store):
+            raise err(where, "store", f"{store} exists and is not a SQLite database; "
+                                      "name a new file or a sweep store")
+        parent = next((p for p in store.parents if p.exists()), None)
+    except OSError as error:  # a name too long, a permission denied
+        raise err(where, "store", f"{store}: {error.strerror or error}") from error
+    if parent is not None and not parent.is_dir():
+        raise err(where, "store", f"{parent} is a file, so {store} cannot be created")
+    return store
 
 
 def load_sweep(name: str) -> Sweep:
@@ -216,7 +265,7 @@ def load_sweep(name: str) -> Sweep:
     ev = _parse_eval(where, data["eval"])
     api_models = AM.parse_api_models(where, data.get("api_models"), ev, [r.name for r in recipes])
     mixtures = _resolve_mixtures(where, data["mixtures"], path.parent)
-    store = data.get("store") or f"runs/sweeps/{path.stem}/sweep.sqlite"
+    store = store_path(where, data.get("store") or "", path.stem)
     sw = Sweep(
         name=path.stem,
         path=path,
@@ -227,7 +276,7 @@ def load_sweep(name: str) -> Sweep:
         base_eval=data.get("base_eval", False),
         eval=ev,
         job=data.get("job", "train_eval"),
-        store=Path(store) if Path(store).is_absolute() else settings.ROOT / store,
+        store=store,
         share_engine=data.get("share_engine", "auto"),  # how runs are scored: in no run key
         data_seed=data.get("data_seed", "fixed"),
         api_models=api_models,

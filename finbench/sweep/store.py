@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from finbench.sweep.model import RunResult, RunSpec, Sweep, now
+from finbench.sweep.model import RunResult, RunSpec, Sweep, SweepError, now
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -41,13 +41,31 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether the file starts with SQLite's header (an empty file is a new database too)."""
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    return not head or head == SQLITE_MAGIC
+
+
 class Store:
     """The sweep's results database. Every public write is one transaction."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._open()
+        except (OSError, sqlite3.DatabaseError) as error:  # not a database, a folder, unwritable
+            if getattr(self, "db", None) is not None:
+                self.db.close()
+            raise SweepError(f"{self.path}: cannot open as the sweep store (SQLite): {error}") from error
+
+    def _open(self) -> None:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a finished run survives a power cut

@@ -10,11 +10,13 @@ The sweep's `ray:` block sets each run's resources: `{num_cpus: 1, num_gpus: 0, 
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+from finbench.files import did_you_mean
 from finbench.sweep.executors.base import Counts, Executor, Job, Log, RunStore, new_counts, pending
 from finbench.sweep.model import Sweep, SweepError, err
 
@@ -25,14 +27,27 @@ ENV_NAMES = ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "FINBENCH_RUNS_DIR", "F
              "TOKENIZERS_PARALLELISM", "AXOLOTL_DO_NOT_TRACK", "PYTHONPATH")
 
 
+MAX_RESOURCES = {"num_cpus": 1024, "num_gpus": 64}  # per run; beyond this a value is a typo
+
+
 def parse_config(where: str, cfg: Any) -> dict[str, Any]:
-    cfg = cfg or {}
-    if not isinstance(cfg, dict) or set(cfg) - RAY_KEYS:
+    cfg = {} if cfg is None else cfg
+    if not isinstance(cfg, dict):
         raise err(where, "ray", f"expected a mapping with keys from {sorted(RAY_KEYS)}, got {cfg!r}")
-    for k in ("num_cpus", "num_gpus"):
+    for k in cfg:
+        if k not in RAY_KEYS:
+            hint = did_you_mean(k, sorted(RAY_KEYS), n=1, quote=False)
+            raise err(where, f"ray.{k}", f"unknown key.{hint} Expected one of {sorted(RAY_KEYS)}")
+    for k, most in MAX_RESOURCES.items():
         v = cfg.get(k, 1 if k == "num_cpus" else 0)
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            raise err(where, f"ray.{k}", f"expected a non-negative number, got {v!r}")
+        # Ray takes fractions of one CPU/GPU (several runs share it) and whole numbers above one.
+        ok = (not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+              and 0 <= v <= most and (v <= 1 or v == int(v)))
+        if not ok:
+            raise err(where, f"ray.{k}", f"expected a fraction in [0, 1] or a whole number up to {most}, got {v!r}")
+    address = cfg.get("address")
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise err(where, "ray.address", f"expected HOST:PORT, ray://HOST:PORT or auto, got {address!r}")
     return dict(cfg)
 
 

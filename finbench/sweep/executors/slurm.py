@@ -76,6 +76,10 @@ MAX_POLL_ERRORS = 30  # consecutive squeue failures before the driver gives up (
 # The sweep file's `slurm:` block
 
 
+# Upper bounds of the numeric options (beyond them a value is a typo): Slurm's own limits or more.
+SLURM_MAX = {"cpus_per_task": 4096, "gpus": 64, "max_parallel": 100_000, "time": 10**7, "mem": 10**9}
+
+
 def parse_config(where: str, cfg: Any) -> dict[str, Any]:
     """Validate a sweep's `slurm:` block (None: no options) and return it as a plain dict."""
     if cfg is None:
@@ -88,9 +92,9 @@ def parse_config(where: str, cfg: Any) -> dict[str, Any]:
             raise err(where, f"slurm.{k}", f"unknown key.{hint} Expected one of {list(SLURM_KEYS)}")
 
     def pos_int(k: str, minimum: int = 1) -> None:
-        v = cfg.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < minimum):
-            raise err(where, f"slurm.{k}", f"expected an integer >= {minimum}, got {v!r}")
+        v, most = cfg.get(k), SLURM_MAX[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= most):
+            raise err(where, f"slurm.{k}", f"expected an integer in [{minimum}, {most}], got {v!r}")
 
     for k in ("partition", "account"):
         v = cfg.get(k)
@@ -101,16 +105,17 @@ def parse_config(where: str, cfg: Any) -> dict[str, Any]:
     pos_int("max_parallel")
     t = cfg.get("time")
     if t is not None and not (
-        (isinstance(t, int) and not isinstance(t, bool) and t > 0)
+        (isinstance(t, int) and not isinstance(t, bool) and 0 < t <= SLURM_MAX["time"])
         or (isinstance(t, str) and re.fullmatch(r"(\d+-)?\d+(:\d{1,2}){0,2}", t))
     ):
-        raise err(where, "slurm.time", f"expected minutes or [D-]HH:MM:SS, got {t!r}")
+        raise err(where, "slurm.time", f"expected minutes (at most {SLURM_MAX['time']}) or [D-]HH:MM:SS, got {t!r}")
     mem = cfg.get("mem")
     if mem is not None and not (
-        (isinstance(mem, int) and not isinstance(mem, bool) and mem > 0)
+        (isinstance(mem, int) and not isinstance(mem, bool) and 0 < mem <= SLURM_MAX["mem"])
         or (isinstance(mem, str) and re.fullmatch(r"\d+[KMGT]?", mem))
     ):
-        raise err(where, "slurm.mem", f"expected megabytes or a size such as 16G, got {mem!r}")
+        raise err(where, "slurm.mem", f"expected megabytes (at most {SLURM_MAX['mem']}) or a size such as 16G, "
+                                      f"got {mem!r}")
     extra = cfg.get("extra", [])
     if not isinstance(extra, list) or not all(isinstance(a, str) and a.startswith("-") for a in extra):
         raise err(where, "slurm.extra", f"expected a list of sbatch options such as ['--qos=x'], got {extra!r}")

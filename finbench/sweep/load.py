@@ -77,8 +77,17 @@ def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
     if bad:
         raise err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
     limit = ev.get("limit")
-    if limit is not None:
-        _check_number(where, "eval.limit", limit, "a positive number or null", integer=False, minimum=1e-12)
+    if isinstance(limit, dict):  # per split: {dev: 60, test: 300}
+        unknown = [s for s in limit if s not in splits]
+        if unknown:
+            raise err(where, "eval.limit", f"{unknown}: expected split names from eval.splits {splits}")
+        for split, n in limit.items():
+            if n is not None:
+                _check_number(where, f"eval.limit.{split}", n, "a positive number or null", integer=False,
+                              minimum=1e-12)
+    elif limit is not None:
+        _check_number(where, "eval.limit", limit, "a positive number, {split: number} or null", integer=False,
+                      minimum=1e-12)
     backend = ev.get("backend", "auto")
     if backend not in BACKENDS:
         raise err(where, "eval.backend", f"expected one of {list(BACKENDS)}, got {backend!r}")

@@ -268,7 +268,40 @@ def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
         )
     report = RP.build_report(sweep.store, sweep.store.parent / "report")
     print(f"# report: {report} ({time.time() - t0:.0f} s in all)")
+    print("\n".join(paired_lines(sweep.store, sweep.eval["tasks"])))
     return report
+
+
+def paired_lines(store: Path, tasks: list[str]) -> list[str]:
+    """Each task's single-task run vs the base model, and each mixture holding it vs that single
+    task: test score delta, 95% paired-bootstrap CI, bootstrap and permutation p (finbench.report)."""
+    from finbench import report as RP
+    from finbench import sweep as SW
+
+    data = RP.Data.load(Path(store))
+    lines = ["", "# paired comparisons on the same test rows (score, tolerant; delta [95% CI], p)"]
+    try:
+        for recipe in sorted({r for r, _ in data.cells}):
+            ctx = RP.Ctx(data, "score", "tolerant", 1000, 0, recipe=recipe)
+            cells = {m: keys for (r, m), keys in data.cells.items() if r == recipe}
+            for task in tasks:
+                comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
+                single = RP.single_task_mixture(data, recipe, task)
+                if single is None:
+                    continue
+                pairs = [(single, SW.BASE)] + [(m, single) for m in sorted(cells)
+                                               if m not in (single, SW.BASE) and task in comps[m]]
+                for a, b in pairs:
+                    if b not in cells:
+                        continue
+                    c = ctx.compare(cells[a], cells[b], task)
+                    if c:
+                        lines.append(f"  {recipe} {task}: {a} - {b} = {c['delta']:+.3f} [{c['delta_low']:+.3f}, "
+                                     f"{c['delta_high']:+.3f}], p_boot {c['p_bootstrap']:.3f}, p_perm "
+                                     f"{c['p_permutation']:.3f}, n={c['n_items']}, seeds {len(cells[a])}")
+    finally:
+        data.store.close()
+    return lines
 
 
 def main() -> None:

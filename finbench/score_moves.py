@@ -85,14 +85,16 @@ def explain(task: str, base: float, tuned: float, base_items: Sequence[Item], tu
     n = len(tuned_items)
     head = f"{task}: {base:.3f} -> {tuned:.3f}:"
     preds = Counter(p for _, _, p in tuned_items)
-    top, k = max(preds.items(), key=lambda kv: (kv[1], kv[0]))
     golds = f"gold: {_counts(g for _, g, _ in tuned_items)}"
     before = Counter(p for _, _, p in base_items)
-    if top == missing and k / n >= COLLAPSE:
-        return (f"{head} after training {k}/{n} answers name no label (before: {before[missing]}/"
+    if preds[missing] / n >= COLLAPSE:
+        return (f"{head} after training {preds[missing]}/{n} answers name no label (before: {before[missing]}/"
                 f"{len(base_items)}); the trained model stopped answering in the label format")
-    if k / n >= COLLAPSE:
-        return (f"{head} after training {k}/{n} answers are '{top}' ({golds}; before training: "
+    answered = {lab: c for lab, c in preds.items() if lab != missing}
+    top, k = max(answered.items(), key=lambda kv: (kv[1], kv[0]))
+    if k / sum(answered.values()) >= COLLAPSE:  # one label for (nearly) every answer given
+        none = f" and {preds[missing]} name no label" if preds[missing] else ""
+        return (f"{head} after training {k}/{n} answers are '{top}'{none} ({golds}; before training: "
                 f"{_counts(p for _, _, p in base_items)}) - {_prior_source(task, top, trained)}")
     right = sum(g == p for _, g, p in tuned_items)
     right0 = sum(g == p for _, g, p in base_items)

@@ -84,6 +84,16 @@ def test_missing_answers_and_partial_drop(tmp_path):
     assert line.endswith("most new errors: gold 'no' answered 'yes' (+5)")
 
 
+def test_collapse_among_the_answers_given():
+    gold = ["no"] * 6 + ["yes"] * 4
+    tuned = [("q", g, "no") for g in gold[:7]] + [("q", g, MISSING) for g in gold[7:]]
+    trained = {"headline": SM.Counter({"no": 59, "yes": 41})}
+    line = SM.explain("headline", 0.57, 0.50, [("q", g, g) for g in gold], tuned, trained, missing=MISSING)
+    assert line == ("headline: 0.570 -> 0.500: after training 7/10 answers are 'no' and 3 name no label "
+                    "(gold: 6 no, 4 yes; before training: 6 no, 4 yes) - 'no' is 59/100 (59%) of headline's "
+                    "own training answers: the model learned the label prior, not yet the text")
+
+
 def test_unsurprising_moves_get_no_line():
     assert not SM.surprising(0.50, 0.47) and SM.surprising(0.50, 0.44) and SM.surprising(0.08, 0.03)
     assert SM.explain("fpb", 0.5, 0.6, [("", "a", "a")], [("", "a", "a")], {}) is None

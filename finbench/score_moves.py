@@ -56,8 +56,11 @@ def surprising(base: float, tuned: float) -> bool:
     return base - tuned > DROP or (base > 0 and tuned < base / 2)
 
 
-def _counts(values: Iterable[str]) -> str:
-    return ", ".join(f"{n} {lab}" for lab, n in sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+def _counts(values: Iterable[str], top: int = 4) -> str:
+    """'12 positive, 10 negative, ...': the `top` most common, then how many labels are left out."""
+    ranked = sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))
+    more = f", {len(ranked) - top} more labels" if len(ranked) > top else ""
+    return ", ".join(f"{n} {lab}" for lab, n in ranked[:top]) + more
 
 
 def _prior_source(task: str, label: str, trained: Mapping[str, Counter]) -> str:

@@ -94,6 +94,13 @@ def test_collapse_among_the_answers_given():
                     "own training answers: the model learned the label prior, not yet the text")
 
 
+def test_many_labels_are_summarised():
+    gold = [f"topic {i}" for i in range(20)]
+    tuned = [("", g, "topic 0") if i < 8 else ("", g, MISSING) for i, g in enumerate(gold)]
+    line = SM.explain("twitter_topic", 0.6, 0.1, [("", g, g) for g in gold], tuned, {}, missing=MISSING)
+    assert "(gold: 1 topic 0, 1 topic 1, 1 topic 10, 1 topic 11, 16 more labels;" in line
+
+
 def test_unsurprising_moves_get_no_line():
     assert not SM.surprising(0.50, 0.47) and SM.surprising(0.50, 0.44) and SM.surprising(0.08, 0.03)
     assert SM.explain("fpb", 0.5, 0.6, [("", "a", "a")], [("", "a", "a")], {}) is None

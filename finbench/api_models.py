@@ -49,7 +49,7 @@ from finbench import evaluate as E
 from finbench import settings
 from finbench import tasks as T
 from finbench.files import did_you_mean
-from finbench.sweep.model import RunResult, RunSpec, SweepError, err, run_key, sha
+from finbench.sweep.model import RunResult, RunSpec, SweepError, err, run_key, sha, split_limit
 from finbench.sweep.scoring import score_splits
 
 BACKENDS = ("openai-chat-completions", "local-chat-completions", "local-completions")
@@ -342,7 +342,7 @@ def evaluate_split(lm: Any, entry: dict[str, Any], split: str, tasks: list[str],
     """Score the API model on one split of `tasks` (lm-eval, chat messages) into out_dir."""
     try:
         results = E.run_lm_eval(lm, tasks, split=split, seed=LM_EVAL_SEED, num_fewshot=ev["num_fewshot"],
-                                limit=ev["limit"], gen_kwargs=entry["gen_kwargs"],
+                                limit=split_limit(ev, split), gen_kwargs=entry["gen_kwargs"],
                                 check=_refuse_loglikelihood(entry))
     except Exception as error:
         reason = _transport_error(error)

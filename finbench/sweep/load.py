@@ -81,13 +81,13 @@ def _unknown_keys(where: str, block: str, given: Any, allowed: set[str]) -> None
         raise err(where, key, f"unknown key.{hint} Expected one of {sorted(allowed)}")
 
 
-def _check_limit(where: str, limit: Any) -> None:
+def _check_limit(where: str, limit: Any, key: str = "eval.limit") -> None:
     """lm-eval's --limit: a fraction of each split in (0, 1), or a whole number of rows."""
     ok = (not isinstance(limit, bool) and isinstance(limit, int | float) and math.isfinite(limit)
           and (0 < limit < 1 or (limit == int(limit) and 1 <= limit <= MAX_NUMBER)))
     if not ok:
-        raise err(where, "eval.limit", f"expected a fraction in (0, 1), a whole number of rows in "
-                                       f"[1, {MAX_NUMBER:g}] or null, got {limit!r}")
+        raise err(where, key, f"expected a fraction in (0, 1), a whole number of rows in "
+                              f"[1, {MAX_NUMBER:g}], {{split: number}} or null, got {limit!r}")
 
 
 def _check_task_names(where: str, key: str, names: list[str], *, ours_only: bool) -> None:
@@ -114,7 +114,14 @@ def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
     if bad:
         raise err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
     limit = ev.get("limit")
-    if limit is not None:
+    if isinstance(limit, dict):  # per split: {dev: 60, test: 300}
+        unknown = [sp for sp in limit if sp not in splits]
+        if unknown:
+            raise err(where, "eval.limit", f"{unknown}: expected split names from eval.splits {splits}")
+        for split, n in limit.items():
+            if n is not None:
+                _check_limit(where, n, f"eval.limit.{split}")
+    elif limit is not None:
         _check_limit(where, limit)
     backend = ev.get("backend", "auto")
     if backend not in BACKENDS:

@@ -189,3 +189,10 @@ def eval_tasks(ev: dict[str, Any], split: str) -> list[str]:
     """Tasks scored on `split`: finbench's on every split; the `general` ones (lm-eval built-ins
     such as MMLU, GSM8K, IFEval, which have no dev split) on test only, where the report uses them."""
     return list(ev["tasks"]) + (list(ev.get("general", [])) if split == "test" else [])
+
+
+def split_limit(ev: dict[str, Any], split: str) -> float | None:
+    """Rows per task scored on `split`: `limit` is one number for every split or {split: number}
+    (e.g. a small dev slice that only selects, a large test slice that is reported)."""
+    limit = ev.get("limit")
+    return limit.get(split) if isinstance(limit, dict) else limit

@@ -16,7 +16,7 @@ from typing import Any
 
 from finbench import evaluate as E
 from finbench import tasks as T
-from finbench.sweep.model import ANY_METRIC, RunResult, RunSpec, SplitEval
+from finbench.sweep.model import ANY_METRIC, RunResult, RunSpec, SplitEval, split_limit
 
 ScoreSplit = Callable[[str, Path], None]  # (split, out_dir): write that split's eval folder
 
@@ -51,7 +51,8 @@ def evaluate_split(target: E.Target, out_dir: Path, split: str, tasks: list[str]
     The sweep's eval settings are the run's: they replace the recipe's own eval block, so a
     `limit: null` sweep scores every row of dev and test alike.
     """
-    settings = {**target.settings, **{k: ev[k] for k in ("backend", "limit", "num_fewshot", "batch_size")}}
+    settings = {**target.settings, **{k: ev[k] for k in ("backend", "num_fewshot", "batch_size")},
+                "limit": split_limit(ev, split)}
     E.evaluate(replace(target, out_dir=out_dir, settings=settings), tasks=tasks, lm=lm, split=split)
 
 

@@ -222,7 +222,8 @@ def download_file(repo: str, filename: str, *, revision: str) -> Path:
     except Exception as err:  # offline, unknown revision or file, network
         if settings.hub_offline() or _is_unreachable(err):
             raise DataError(
-                f"{where}: the hub is not reachable (offline or no network); {_ways_out(repo, revision)}"
+                f"{where}: cannot download {filename!r}: the hub is not reachable (offline or no "
+                f"network); {_ways_out(repo, revision)}"
             ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(f"{where}: cannot download {filename!r}: {type(err).__name__}: {first[:300]}") from err

@@ -117,5 +117,5 @@ def test_sweep_limit_per_split(tmp_path):
     with pytest.raises(S.SweepError, match=r"eval.limit: \['tset'\]: expected split names"):
         S.load_sweep(str(bad))
     bad.write_text(text.replace("limit: {dev: 60, test: 300}", "limit: {dev: 60, test: -3}"))
-    with pytest.raises(S.SweepError, match=r"eval.limit.test: expected a positive number"):
+    with pytest.raises(S.SweepError, match=r"eval.limit.test: expected a fraction in \(0, 1\)"):
         S.load_sweep(str(bad))

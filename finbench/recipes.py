@@ -819,6 +819,45 @@ def _fsdp2(method: str) -> dict[str, Any]:
     }
 
 
+def _mixture_dataset(mixture: MixtureInfo) -> dict[str, Any]:
+    """The one Axolotl dataset entry: the mixture's JSONL of chat messages, loss on assistant turns."""
+    return {
+        "path": str(Path(mixture.jsonl).resolve()),
+        "ds_type": "json",
+        "split": "train",
+        "type": "chat_template",
+        "field_messages": "messages",
+        "message_property_mappings": {"role": "role", "content": "content"},
+        "roles_to_train": ["assistant"],
+        "train_on_eos": "turn",
+    }
+
+
+def _adapter_block(recipe: Recipe, lora_kernels: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"adapter": "qlora" if recipe.method == "qlora" else "lora", **recipe.data["lora"]}
+    if recipe.method == "qlora":
+        out["load_in_4bit"] = True
+    for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
+        out[key] = lora_kernels
+    return out
+
+
+def _distributed_block(recipe: Recipe) -> dict[str, Any]:
+    """DeepSpeed ZeRO / FSDP2 and the Ray launcher, from the recipe's hardware block."""
+    hw = recipe.hardware
+    out: dict[str, Any] = {}
+    strategy = hw["strategy"]
+    if strategy in ("zero2", "zero3"):
+        out["deepspeed"] = _deepspeed(int(strategy[-1]), bool(hw.get("offload_optimizer")))
+    elif strategy == "fsdp2":
+        out["fsdp_version"] = 2
+        out["fsdp_config"] = _fsdp2(recipe.method)
+    if hw["launcher"] == "ray":
+        out["use_ray"] = True
+        out["ray_num_workers"] = hw.get("gpus_per_node", 1) * hw["num_nodes"]
+    return out
+
+
 def compile_config(
     recipe: Recipe,
     mixture: MixtureInfo,
@@ -846,18 +885,7 @@ def compile_config(
         "base_model": base_model,
         "trust_remote_code": bool(data.get("trust_remote_code", False)),
         "chat_template": data["chat_template"],
-        "datasets": [
-            {
-                "path": str(Path(mixture.jsonl).resolve()),
-                "ds_type": "json",
-                "split": "train",
-                "type": "chat_template",
-                "field_messages": "messages",
-                "message_property_mappings": {"role": "role", "content": "content"},
-                "roles_to_train": ["assistant"],
-                "train_on_eos": "turn",
-            }
-        ],
+        "datasets": [_mixture_dataset(mixture)],
         # Axolotl's own cache key ignores file contents: the mixture hash in the path makes an
         # edited mixture prepare afresh instead of silently reusing stale tokens.
         "dataset_prepared_path": str((Path(prepared_root) / mixture.content_hash).resolve()),
@@ -888,23 +916,9 @@ def compile_config(
     cfg.update(hp)  # learning_rate, lr_scheduler, optimizer, micro_batch_size, ... (Axolotl names)
 
     if recipe.is_adapter:
-        cfg["adapter"] = "qlora" if recipe.method == "qlora" else "lora"
-        cfg.update(data["lora"])
-        if recipe.method == "qlora":
-            cfg["load_in_4bit"] = True
-        for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
-            cfg[key] = lora_kernels
-
+        cfg.update(_adapter_block(recipe, lora_kernels))
     if gpu or hw["profile"] != "cpu":
-        strategy = hw["strategy"]
-        if strategy in ("zero2", "zero3"):
-            cfg["deepspeed"] = _deepspeed(int(strategy[-1]), bool(hw.get("offload_optimizer")))
-        elif strategy == "fsdp2":
-            cfg["fsdp_version"] = 2
-            cfg["fsdp_config"] = _fsdp2(recipe.method)
-        if hw["launcher"] == "ray":
-            cfg["use_ray"] = True
-            cfg["ray_num_workers"] = hw.get("gpus_per_node", 1) * hw["num_nodes"]
+        cfg.update(_distributed_block(recipe))
 
     for key, value in (data.get("axolotl") or {}).items():
         cfg[key] = value

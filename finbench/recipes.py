@@ -833,6 +833,44 @@ def _mixture_dataset(mixture: MixtureInfo) -> dict[str, Any]:
     }
 
 
+_EOS_SENTINEL = "\x00EOS\x00"
+
+
+@functools.cache
+def turn_terminator(chat_template: str) -> str | None:
+    """The token that ends an assistant turn in Axolotl's `chat_template`, when it is not EOS.
+
+    Axolotl trains the end of a turn only on `eot_tokens`, which default to the tokenizer's EOS.
+    Templates that close turns with their own token (chatml `<|im_end|>`, phi_3 `<|end|>`, llama3
+    `<|eot_id|>`) then leave the terminator untrained whenever the tokenizer's EOS differs (the
+    SmolLM2 GGUF, base Qwen2.5, Phi-3's `<|endoftext|>`): the fine-tuned model forgets to stop and
+    appends "The answer is no. The answer is..." to every answer. Read off the template itself
+    by rendering one assistant turn; None when the turn ends in EOS or the template is the
+    tokenizer's own (then Axolotl's default is right).
+    """
+    if chat_template == "tokenizer_default":
+        return None
+    import jinja2.sandbox
+    from axolotl.utils.chat_templates import get_chat_template
+
+    messages = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "\x01A\x01"}]
+    # `{% generation %}` marks assistant spans for transformers' masks; rendering needs only text.
+    source = re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", get_chat_template(chat_template))
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(extensions=["jinja2.ext.loopcontrols"])
+    try:
+        text = env.from_string(source).render(
+            messages=messages, bos_token="", eos_token=_EOS_SENTINEL, add_generation_prompt=False
+        )
+    except Exception:  # a template that needs more (a system turn, raise_exception): Axolotl's default
+        return None
+    tail = text.split("\x01A\x01", 1)[-1].lstrip(" ")
+    # The first special-looking token: <|im_end|>, <end_of_turn>, [|endofturn|], <｜end▁of▁sentence｜>.
+    match = re.match(r"<[^<>\s]+>|\[\|[^\]\s]+\|\]", tail)
+    if tail.startswith(_EOS_SENTINEL) or match is None:
+        return None
+    return match.group()
+
+
 def _adapter_block(recipe: Recipe, lora_kernels: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"adapter": "qlora" if recipe.method == "qlora" else "lora", **recipe.data["lora"]}
     if recipe.method == "qlora":
@@ -920,6 +958,9 @@ def compile_config(
     if gpu or hw["profile"] != "cpu":
         cfg.update(_distributed_block(recipe))
 
+    eot = turn_terminator(data["chat_template"])
+    if eot is not None:
+        cfg["eot_tokens"] = [eot]
     for key, value in (data.get("axolotl") or {}).items():
         cfg[key] = value
     if not gpu:

@@ -21,6 +21,10 @@ def test_smollm2_folder_loads_and_answers(tmp_path):
     assert "quantization_config" not in json.loads((path / "config.json").read_text())
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
+    # The model's end of turn, as upstream (the GGUF reader said <|im_start|>, so Axolotl never
+    # trained a turn's end and tuned models never stopped).
+    assert tok.eos_token == "<|im_end|>" == tok.convert_ids_to_tokens(model.config.eos_token_id)
+    assert tok.pad_token == "<|im_end|>"
     msgs = [{"role": "user", "content": "Is 'profit rose 20%' positive or negative? One word."}]
     ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**ids, max_new_tokens=4, do_sample=False)

@@ -330,3 +330,13 @@ def test_multi_node_needs_rendezvous_env(monkeypatch):
     cmd = TR.launcher_command(qwen, Path("/x/axolotl.yaml"))
     assert cmd[cmd.index("--node_rank") + 1] == "1"
     assert cmd[cmd.index("--rdzv_endpoint") + 1] == "10.0.0.1:29500"
+
+
+@pytest.mark.parametrize(
+    ("template", "terminator"),
+    [("chatml", "<|im_end|>"), ("phi_3", "<|end|>"), ("llama3", "<|eot_id|>"), ("qwen_25", "<|im_end|>"),
+     ("gemma", "<end_of_turn>"), ("mistral_v2v3", None), ("tokenizer_default", None)],
+)
+def test_turn_terminator_is_read_off_axolotls_template(template, terminator):
+    # None: the template ends a turn with the tokenizer's EOS, which Axolotl trains by default.
+    assert R.turn_terminator(template) == terminator

@@ -214,7 +214,6 @@ def test_phi3_full_finetune_trains_and_scores(tmp_path, fpb_rows):
         method="full",
         lora=None,
         hyperparameters={"learning_rate": 2.0e-3, "max_steps": 5, "save_steps": 5},
-        axolotl={"eot_tokens": ["<|end|>"]},
     )
     run = TR.runs_dir() / "t_phi3_full"
     assert finbench("train", str(recipe), "--quiet") == 0
@@ -257,6 +256,31 @@ def test_edited_mixture_is_prepared_afresh(tmp_path, fpb_rows):
     assert prepared_rows(first) == len(fpb_rows)
     assert prepared_rows(second) == len(fpb_rows) // 2
     assert not (run / TR.DONE).exists()
+
+
+@pytest.mark.slow
+def test_turn_terminator_is_trained_when_it_is_not_eos(tmp_path, fpb_rows):
+    # tiny-phi3's EOS is <|im_end|> while phi_3 ends a turn with <|end|> (real Phi-3: <|endoftext|>
+    # vs <|end|>). Axolotl's default trains EOS only, so without the compiled eot_tokens the
+    # prepared labels hold no <|end|> and a tuned model never learns to stop.
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    mixture = write_jsonl(tmp_path / "mix.jsonl", fpb_rows[:6])
+    recipe = tiny_recipe(tmp_path, "t_eot", mixture, base_model="builtin:tiny-phi3", chat_template="phi_3")
+    assert finbench("train", str(recipe), "--prepare-only", "--quiet") == 0
+    cfg = yaml.safe_load((TR.runs_dir() / "t_eot" / "axolotl.yaml").read_text())
+    assert cfg["eot_tokens"] == ["<|end|>"]
+    tok = AutoTokenizer.from_pretrained(cfg["base_model"])
+    assert tok.eos_token != "<|end|>"
+    (arrow_dir,) = [p.parent for p in Path(cfg["dataset_prepared_path"]).glob("*/dataset_info.json")]
+    end = tok.convert_tokens_to_ids("<|end|>")
+    for row in load_from_disk(str(arrow_dir)):
+        trained = [i for i, label in zip(row["input_ids"], row["labels"]) if label != -100]
+        answer = tok.decode(trained)
+        # Each packed row's assistant turns end in a trained <|end|>, and nothing of the prompt is trained.
+        assert trained.count(end) == row["input_ids"].count(end) // 2 >= 1, answer
+        assert "Sentence:" not in answer
 
 
 def test_finished_run_of_another_config_is_refused(tmp_path, fpb_rows):

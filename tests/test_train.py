@@ -276,7 +276,7 @@ def test_turn_terminator_is_trained_when_it_is_not_eos(tmp_path, fpb_rows):
     (arrow_dir,) = [p.parent for p in Path(cfg["dataset_prepared_path"]).glob("*/dataset_info.json")]
     end = tok.convert_tokens_to_ids("<|end|>")
     for row in load_from_disk(str(arrow_dir)):
-        trained = [i for i, label in zip(row["input_ids"], row["labels"]) if label != -100]
+        trained = [i for i, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
         answer = tok.decode(trained)
         # Each packed row's assistant turns end in a trained <|end|>, and nothing of the prompt is trained.
         assert trained.count(end) == row["input_ids"].count(end) // 2 >= 1, answer

@@ -139,6 +139,16 @@ def lr_scheduler_names() -> frozenset[str] | None:
 
 
 @functools.lru_cache(maxsize=1)
+def chat_template_names() -> frozenset[str] | None:
+    """Axolotl's ChatTemplate names (its `chat_template:` choices, incl. tokenizer_default); None without it."""
+    try:
+        from axolotl.utils.schemas.enums import ChatTemplate
+    except ImportError:  # pragma: no cover
+        return None
+    return frozenset(t.value for t in ChatTemplate)
+
+
+@functools.lru_cache(maxsize=1)
 def optimizer_names() -> frozenset[str] | None:
     """transformers' OptimizerNames plus Axolotl's CustomSupportedOptimizers; None without them."""
     try:
@@ -177,6 +187,7 @@ TOP_LEVEL: dict[str, Field] = {
         (str,),
         "an Axolotl chat template name (chatml, phi_3, llama3, ...) or tokenizer_default",
         required=True,
+        check=_registry_check("Axolotl chat template", chat_template_names),
     ),
     "mixture": Field(
         (str,),
@@ -855,13 +866,13 @@ def turn_terminator(chat_template: str) -> str | None:
 
     messages = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "\x01A\x01"}]
     # `{% generation %}` marks assistant spans for transformers' masks; rendering needs only text.
-    source = re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", get_chat_template(chat_template))
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(extensions=["jinja2.ext.loopcontrols"])
     try:
+        source = re.sub(r"{%-?\s*(end)?generation\s*-?%}", "", get_chat_template(chat_template))
         text = env.from_string(source).render(
             messages=messages, bos_token="", eos_token=_EOS_SENTINEL, add_generation_prompt=False
         )
-    except Exception:  # a template that needs more (a system turn, raise_exception): Axolotl's default
+    except Exception:  # `jinja` (the recipe brings its own), or a template that needs more: Axolotl's default
         return None
     tail = text.split("\x01A\x01", 1)[-1].lstrip(" ")
     # The first special-looking token: <|im_end|>, <end_of_turn>, [|endofturn|], <｜end▁of▁sentence｜>.

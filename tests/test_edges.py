@@ -89,6 +89,7 @@ def test_yaml_merge_override_is_not_a_duplicate(tmp_path):
 RECIPE_MUTANTS = {
     # name: (line in tiny_cpu.yaml, replacement, key named in the error, words in the error)
     "scheduler": ("  lr_scheduler: cosine", "  lr_scheduler: cosinee", "hyperparameters.lr_scheduler", "'cosine'"),
+    "chat_template": ("chat_template: chatml", "chat_template: chatlm", "chat_template", "'chatml'"),
     "optimizer": ("  optimizer: adamw_torch", "  optimizer: adamw_torchh", "hyperparameters.optimizer", "'adamw_torch'"),
     "seed_big": ("seed: 42", "seed: 4294967296", "seed", ">= 0 and <= 4294967295"),
     "seed_negative": ("seed: 42", "seed: -1", "seed", ">= 0 and <= 4294967295"),

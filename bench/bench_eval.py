@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
 FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 DEFAULT_OUT = ROOT / "bench" / "results" / "eval.json"
@@ -54,11 +53,9 @@ FINGPT_BATCH = 8
 
 
 def choose_data_dir() -> tuple[Path, str]:
-    """FINBENCH_DATA_DIR if set, else ../shared/data (real rows) if present, else the fixtures."""
+    """FINBENCH_DATA_DIR (the real raw files) if set, else the fixtures."""
     if os.environ.get("FINBENCH_DATA_DIR"):
         return Path(os.environ["FINBENCH_DATA_DIR"]).resolve(), "FINBENCH_DATA_DIR"
-    if SHARED_DATA.is_dir():
-        return SHARED_DATA.resolve(), "real rows (../shared/data)"
     return FIXTURE_DATA.resolve(), "fixture rows (tests/fixtures/data): plumbing only, not a benchmark"
 
 

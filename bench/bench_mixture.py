@@ -3,9 +3,9 @@
 What is built, per size (the full size is the study's; "half" halves every count and the
 OpenOrca-sized source, to show how time grows with rows):
 
-- real finance tasks from `../shared/data` (FINBENCH_DATA_DIR): headline 10k (of 53k train rows),
+- real finance tasks from the raw files under FINBENCH_DATA_DIR (required): headline 10k (of 53k train rows),
   FPB 5k (upsampled from 3,270), FiQA-SA standing in for Twitter-sentiment 5k (upsampled from 355:
-  the shared TFNS sample lacks its validation file);
+  our TFNS sample lacks its validation file);
 - synthetic local sources for the finance tasks without raw data here, one per input format:
   NER-cls 5k (sharegpt JSONL), ConvFinQA 2k and FinQA 2k (messages JSONL, ~2 kB table contexts),
   Twitter topics 2.5k (alpaca JSONL);
@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "mixture.json"
 FULL = {"openorca_rows": 1_000_000, "orcamath_rows": 200_000, "scale": 1.0}
 HALF = {"openorca_rows": 500_000, "orcamath_rows": 100_000, "scale": 0.5}
@@ -147,6 +146,10 @@ print(json.dumps({"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_s
 """
 
 
+def real_data_dir() -> Path:
+    return Path(os.environ["FINBENCH_DATA_DIR"]).resolve()  # main() skips when it is unset
+
+
 def run_size(label: str, size: dict, work: Path) -> dict:
     import yaml
 
@@ -154,7 +157,7 @@ def run_size(label: str, size: dict, work: Path) -> dict:
     spec = mixture_yaml(srcs, size["scale"])
     path = work / f"bench_{label}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    env = {**os.environ, "FINBENCH_DATA_DIR": str(SHARED), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "FINBENCH_DATA_DIR": str(real_data_dir()), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(path), str(work / "out")],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode:
@@ -171,8 +174,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="half,full")
     ap.add_argument("--work", default=None, help="folder for synthetic sources (default: temp)")
     args = ap.parse_args()
-    if not SHARED.is_dir():
-        print(f"skip: {SHARED} not found (real finance samples needed)")
+    if not os.environ.get("FINBENCH_DATA_DIR"):
+        print("skip: FINBENCH_DATA_DIR is not set (real finance raw files needed)")
         return 0
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-mixture-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@
    `axolotl preprocess` with SmolLM2's tokenizer and chat template (through `finbench train
    --prepare-only`), then packed by Axolotl's own MultipackBatchSampler exactly as its trainer
    sets it up (one bin of `sequence_len` per micro-batch). Utilisation = real tokens / token slots
-   (goal >= 0.97). Data: each raw folder from ../shared/data when it has the upstream files, else
+   (goal >= 0.97). Data: each raw folder from FINBENCH_DATA_DIR when it has the upstream files, else
    the project's fixture rows; the result says which.
 2. Throughput: the tiny_cpu recipe trained for the same epochs on the same data with
    sample_packing true and false, in this one process; tokens/s = real (non-pad) tokens per
@@ -30,22 +30,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
-SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "bench" / "results" / "packing.json"
 SKIP = {"README.md", "SOURCES.md", "make_fixtures.py"}
 
 
 def overlay_data_dir(dest: Path) -> dict[str, str]:
-    """One folder per dataset: shared/data when it has every file the fixture has, else fixtures."""
+    """One folder per dataset: FINBENCH_DATA_DIR's when it has every file the fixture has, else fixtures."""
     origin = {}
+    real_root = Path(os.environ.get("FINBENCH_DATA_DIR") or FIXTURES)
     for fixture in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
-        real = SHARED / fixture.name
+        real = real_root / fixture.name
         needed = [
             p.relative_to(fixture) for p in fixture.rglob("*") if p.is_file() and p.name not in SKIP
         ]
         complete = real.is_dir() and all((real / rel).is_file() for rel in needed)
         (dest / fixture.name).symlink_to((real if complete else fixture).resolve())
-        origin[fixture.name] = "shared/data" if complete else "fixtures"
+        origin[fixture.name] = "FINBENCH_DATA_DIR" if complete and real_root != FIXTURES else "fixtures"
     return origin
 
 

@@ -167,7 +167,10 @@ def run(
                 "strict_missing": r["missing_rate,strict"],
             }
         )
-    print(f"\nfinbench slice: {limit} rows per task, lm-eval hf backend, chat template, {wall:.0f} s\n")
+    print(
+        f"\nfinbench slice: {limit} rows per task, lm-eval hf backend, the model's own chat template "
+        f"(SmolLM2's adds a default system prompt), {wall:.0f} s\n"
+    )
     header = ["task", "data", "n", "score", "acc", "f1_macro", "missing", "strict_score", "strict_missing"]
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
@@ -205,7 +208,13 @@ def loop(
         base_t, tuned_t = E.target_for_recipe(recipe, base=True), E.target_for_recipe(recipe)
         base = E.evaluate(base_t, **kwargs)
         tuned = E.evaluate(tuned_t, **kwargs)
-    print(f"\n# {recipe}: base vs trained on the same finbench slice ({limit} rows per task)")
+    # Both sides use the recipe's template, as trained: scores differ from step 1's, which used the
+    # model's own template (SmolLM2's adds a system prompt that chatml does not).
+    template = plan.recipe.data["chat_template"]
+    print(
+        f"\n# {recipe}: base vs trained on the same finbench slice ({limit} rows per task), both with "
+        f"the recipe's chat template {template!r} (as trained; the slice above used the model's own)"
+    )
     print(E.compare_table(base, tuned))
     lines = explain_moves(tasks, base, tuned, base_t.out_dir, tuned_t.out_dir, plan.mixture.jsonl)
     if lines:

@@ -46,6 +46,8 @@ FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
     "openorca": (5, 7),
     "orcamath": 9,
     "authors": {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7},
+    "fingpt_headline": (9129, 2283),  # headlines: 82,161 / 20,547 rows
+    "fiqa_2018": (1013, 100, 100),  # per file not known from here; the sum is FinGPT's 1,213 (275 test)
 }
 FULL_CONVFINQA_TURNS = (11104, 1490)
 HEADLINE_FLAGS = (

@@ -199,10 +199,12 @@ def test_fiqa_fingpt_missing_split_or_column_is_one_line(tmp_path, monkeypatch) 
         load("fiqa_sa_fingpt")
     assert "\n" not in str(err.value)
     L.fiqa_2018(tmp_path / "m", (6, 2, 2))
-    text = (folder / "test.csv").read_text().replace("sentiment_score", "score")
-    (folder / "test.csv").write_text(text)
-    with pytest.raises(D.DataError, match=r"test: missing field 'sentiment_score'"):
+    for split in ("train", "validation", "test"):  # `datasets` needs one schema across the files
+        text = (folder / f"{split}.csv").read_text().replace("sentiment_score", "score")
+        (folder / f"{split}.csv").write_text(text)
+    with pytest.raises(D.DataError, match=r"@74b7dd5d\w+ train: missing field 'sentiment_score'") as err:
         load("fiqa_sa_fingpt")
+    assert "\n" not in str(err.value)
 
 
 # --- where the rows can come from ------------------------------------------------------------
@@ -325,3 +327,19 @@ def test_peer_rows_of_the_variants_and_their_selection_task() -> None:
     (ours,) = R._ours(plan, rows[0])
     assert ours["mixture_here"] == "all" and ours["value_here"] == pytest.approx(0.6)
     assert seen == [("cell", "test", "fiqa_sa_fingpt", "f1_weighted", "tolerant")]
+
+
+def test_mixture_refuses_a_variant_as_training_source(tmp_path, fixture_data) -> None:
+    import yaml
+
+    from finbench import mixtures as M
+
+    spec = {"seed": 1, "contamination": {"mode": "allow", "tasks": ["fpb"]},
+            "components": {"fiqa": {"task": "fiqa_sa_fingpt", "count": 5}}}
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(M.MixtureError) as err:  # before any data is read (the raw dir would refuse it)
+        M.build(M.load_mixture(str(path)), tmp_path / "out", progress=False)
+    msg = str(err.value)
+    assert "task 'fiqa_sa_fingpt' is test-only" in msg and "cannot be a training source" in msg
+    assert "\n" not in msg

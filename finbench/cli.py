@@ -36,7 +36,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
         if args.sizes:
             try:
                 task = T.load_task(info.name)
-                sizes = "/".join(str(len(T.split_docs(task, s))) for s in T.SPLIT_KEYS)
+                sizes = "/".join(  # "-": a split the task does not have (test-only variants)
+                    str(len(T.split_docs(task, s))) if getattr(task.config, key) else "-"
+                    for s, key in T.SPLIT_KEYS.items()
+                )
             except Exception as err:  # a task without reachable data still gets listed
                 sizes = f"unavailable ({type(err).__name__}: {str(err)[:60]})"
         hub = info.source.get("hub") or {}

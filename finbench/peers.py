@@ -2,7 +2,8 @@
 
 `load()` returns the rows as dicts with at least task, model, value, metric, setting, source and
 split_match; like-for-like rows (split_match true) also carry split, n and `ours`, the
-`metric,filter` of ours that computes the same quantity.
+`metric,filter` of ours that computes the same quantity. A row for a test-only task (a peer's split,
+e.g. `fiqa_sa_fingpt`) may name `selected_on`: the task whose dev split selects our mixture.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def load(path: Path = PEERS_FILE) -> list[dict[str, Any]]:
         value = row["value"]
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise PeersError(f"{where}: 'value' must be a number on the 0-1 scale, got {value!r}")
+        if "selected_on" in row and not (isinstance(row["selected_on"], str) and row["selected_on"]):
+            raise PeersError(f"{where}: 'selected_on' must name a task, got {row['selected_on']!r}")
         if not str(row["source"]).strip():
             raise PeersError(f"{where}: 'source' must cite where the number is printed")
     return rows

@@ -721,11 +721,12 @@ def _multiple_comparisons(report: Part) -> Part:
 
 def _ours(plan: Plan, ref: dict[str, Any]) -> list[dict[str, Any]]:
     """Our like-for-like number for a peer row: per recipe, the dev-selected mixture's test seed
-    mean in the peer's metric (`ours`: metric,filter). Empty when the store lacks it."""
+    mean in the peer's metric (`ours`: metric,filter). Empty when the store lacks it. A test-only
+    variant (e.g. fiqa_sa_fingpt) has no dev: its row names the task whose dev selects (`selected_on`)."""
     metric, _, filt = str(ref["ours"]).partition(",")
     out = []
     for recipe in plan.recipes:
-        m = plan.selected.get((recipe, ref["task"]))
+        m = plan.selected.get((recipe, ref.get("selected_on") or ref["task"]))
         vals = plan.data.seed_values(plan.data.cells[(recipe, m)], "test", ref["task"], metric,
                                      filt or plan.ctx.filter) if m else []
         if vals:

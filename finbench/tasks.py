@@ -48,9 +48,16 @@ class TaskInfo:
     config: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
+    def eval_only(self) -> bool:
+        """A test-only variant (no `training_split`), e.g. `fiqa_sa_fingpt`: a peer's published
+        test split read from the hub. It is scored only when named: no train rows for mixtures,
+        no dev split, and not in the `finbench` groups."""
+        return not self.config.get("training_split")
+
+    @property
     def is_default_variant(self) -> bool:
         """The generative variant is the default one; other variants carry a suffix (`fpb_mc`)."""
-        return self.output_type == "generate_until"
+        return self.output_type == "generate_until" and not self.eval_only
 
 
 def _load_yaml_unresolved(path: Path) -> dict[str, Any]:
@@ -203,9 +210,14 @@ def tasks_for_split(tm, names: list[str], split: str) -> list[Any]:
     loaded = tm.load(names)["tasks"]
     objs = list(loaded.values()) if isinstance(loaded, dict) else list(loaded)
     if split == "dev":
+        # Test-only variants (a peer's test split) have no dev: a sweep scores them on test alone.
+        dev_less = [t for t in objs if not t.config.validation_split]
+        if dev_less and (len(dev_less) == len(objs) or any(t.config.training_split for t in dev_less)):
+            raise ValueError(f"task {dev_less[0].config.task!r} has no validation_split: cannot score dev")
+        if dev_less:
+            log.warning("not scored on dev (test-only): %s", ", ".join(t.config.task for t in dev_less))
+        objs = [t for t in objs if t.config.validation_split]
         for task in objs:
-            if not task.config.validation_split:
-                raise ValueError(f"task {task.config.task!r} has no validation_split: cannot score dev")
             task.config.test_split = task.config.validation_split
     return objs
 

@@ -30,6 +30,8 @@ SMALL = {
     "openorca": (5, 7),
     "orcamath": 9,
     "authors": {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7},  # paper_exact's own sets
+    "fingpt_headline": (3, 4),  # headlines (nine instruction rows each): train, test
+    "fiqa_2018": (20, 5, 6),  # pauri32/fiqa-2018 train, validation, test rows
 }
 FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
     "fpb": 4846,
@@ -44,6 +46,8 @@ FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
     "openorca": (5, 7),
     "orcamath": 9,
     "authors": {"headline": 14, "fpb": 11, "ner_cls": 6, "convfinqa": 5, "finqa": 7},
+    "fingpt_headline": (9129, 2283),  # headlines: 82,161 / 20,547 rows
+    "fiqa_2018": (1013, 100, 100),  # per file not known from here; the sum is FinGPT's 1,213 (275 test)
 }
 FULL_CONVFINQA_TURNS = (11104, 1490)
 HEADLINE_FLAGS = (
@@ -341,6 +345,55 @@ def authors(root: Path, lengths: dict[str, int]) -> None:
                      {"id": ["x"], "query": ["q\nContext: c"], "answer": ["1"], "text": ["t"]})
 
 
+# FinGPT's instruction rows for one headline, in data/prepare_data.ipynb's order ("# Headline").
+FINGPT_HEADLINE_INSTRUCTIONS = tuple(
+    f"Does the news headline {q}? Please choose an answer from {{Yes/No}}."
+    for q in (
+        "talk about price",
+        "talk about price going up",
+        "talk about price staying constant",
+        "talk about price going down",
+        "talk about price in the past",
+        "talk about price in the future",
+        "talk about a general event (apart from prices) in the past",
+        "talk about a general event (apart from prices) in the future",
+        "compare gold with any other asset",
+    )
+)
+
+
+def fingpt_headline(root: Path, headlines: tuple[int, int]) -> None:
+    """FinGPT/fingpt-headline: README `configs:` data/{train,test}-*, columns input, output,
+    instruction (strings), nine rows per headline (FinGPT's benchmarks/headline.py reads `test`)."""
+    base = root / "FinGPT/fingpt-headline"
+    _readme(base, _TRAIN_TEST)
+    for split, n in zip(("train", "test"), headlines, strict=True):
+        rows: dict = {"input": [], "output": [], "instruction": []}
+        for h in range(n):
+            for q, instruction in enumerate(FINGPT_HEADLINE_INSTRUCTIONS):
+                rows["input"].append(f"gold {split} headline {h} edges up")
+                rows["output"].append("Yes" if (h + q) % 3 == 0 else "No")
+                rows["instruction"].append(instruction)
+        _parquet(base / f"data/{split}-00000-of-00001.parquet", rows)
+
+
+FIQA_2018_SCORES = (-0.5, -0.1, 0.0, 0.099, 0.1, 0.6, -0.25)  # labels at and around the thresholds
+
+
+def fiqa_2018(root: Path, sizes: tuple[int, int, int]) -> None:
+    """pauri32/fiqa-2018 (commit 74b7dd5): train.csv, validation.csv, test.csv at the root, no README
+    (split names from the file names); the columns FinGPT's fiqa.py reads: sentence,
+    sentiment_score (float), format (post or headline)."""
+    base = root / "pauri32/fiqa-2018"
+    k = 0
+    for split, n in zip(("train", "validation", "test"), sizes, strict=True):
+        rows = []
+        for i in range(n):
+            rows.append([f"FiQA 2018 {split} sentence {i}, on $TSLA", FIQA_2018_SCORES[k % 7], ("post", "headline")[k % 2]])
+            k += 1
+        _csv(base / f"{split}.csv", ["sentence", "sentiment_score", "format"], rows)
+
+
 def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int] | None = None) -> Path:
     s = dict(SMALL, **(sizes or {}))
     fpb(root, s["fpb"])
@@ -356,4 +409,6 @@ def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int
     orcamath(root, s["orcamath"])
     tatqa(root)
     authors(root, s["authors"])
+    fingpt_headline(root, s["fingpt_headline"])
+    fiqa_2018(root, s["fiqa_2018"])
     return root

@@ -251,9 +251,11 @@ def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
         "train 6,251, dev 883, test 1,147",
         "train 11,104, dev 1,490",
         "[headline]  train 10,570",
+        "PASS  FinGPT/fingpt-headline@main  [headline_fingpt]  test 20,547",
+        "[fiqa_sa_fingpt]  test 275",
     ):
         assert line in out, (line, out)
-    assert out.count("PASS") == 17 and "INFO  tner/fin" in out
+    assert out.count("PASS") == 19 and "INFO  tner/fin" in out
 
 
 def test_data_check_on_raw_files_loads_and_does_not_compare(fixture_data, capsys):
@@ -262,6 +264,7 @@ def test_data_check_on_raw_files_loads_and_does_not_compare(fixture_data, capsys
     assert rc == 0, out
     assert "OK    raw financial_phrasebank/  [fpb]  loaded train 48 (raw files: not compared; the full hub" in out
     assert "FAIL" not in out
+    assert "INFO  FinGPT/fingpt-headline@main  [headline_fingpt]  hub only (a peer's test split" in out
 
 
 # --- the lock ---------------------------------------------------------------------------------

@@ -342,6 +342,7 @@ def test_peers_file_rows_cite_sources_and_like_for_like_splits_are_ours(fixture_
         ("tfns", "test"): 2388,
         ("finqa", "test"): 1147,
         ("convfinqa", "test"): 1490,
+        ("fiqa_sa_fingpt", "test"): 275,  # FinGPT's FiQA-SA test split (tests/test_fingpt_variants.py)
     }
     matched = [r for r in rows if r["split_match"]]
     assert {(r["task"], r["split"]) for r in matched} == set(sizes)

@@ -212,12 +212,17 @@ class ContaminationIndex:
 
 
 def guard_tasks(mix: Any) -> list[str]:
-    """One task per task folder (variants share their data), default (generative) variant first."""
+    """One task per task folder (variants share their data), default (generative) variant first.
+
+    Test-only variants (a peer's test split, read from the hub) have their own rows: each is guarded
+    on its own, and only when the mixture names it (`contamination.tasks`), as reading it needs the hub.
+    """
     infos = T.discover()
-    names = list(mix.contamination.tasks) if mix.contamination.tasks is not None else sorted(infos)
+    everything = sorted(n for n, info in infos.items() if not info.eval_only)
+    names = list(mix.contamination.tasks) if mix.contamination.tasks is not None else everything
     by_folder: dict[str, str] = {}
     for n in sorted(names, key=lambda n: (not infos[n].is_default_variant, n)):
-        by_folder.setdefault(infos[n].folder, n)
+        by_folder.setdefault(n if infos[n].eval_only else infos[n].folder, n)
     return sorted(by_folder.values())
 
 

@@ -107,3 +107,85 @@ def load(labels, synonyms, source, thresholds=(-0.1, 0.1), **_):
         synonyms=synonyms,
         hub=source["hub"],
     )
+
+
+# --- fiqa_sa_fingpt: FinGPT's own test split, made from the hub copy FinGPT reads ---------------
+# FinGPT's benchmarks/fiqa.py (and FinNLP's finnlp/benchmarks/fiqa.py, which produced the published
+# v3 numbers): load pauri32/fiqa-2018, concatenate train, validation and test in that order, keep
+# `train_test_split(0.226, seed=42)["test"]`, label `sentiment_score` with the thresholds above.
+FINGPT_SPLITS = ("train", "validation", "test")
+FINGPT_COLUMNS = ("sentence", "sentiment_score", "format")
+
+
+def _no_raw(root: Path, *, task: str, repo: str) -> D.Splits:
+    raise D.DataError(
+        f"task {task!r} scores FinGPT's test split, read only from the hub dataset {repo} (no raw "
+        f"file gives it); unset {D.DATA_DIR_ENV} and use the hub or FINBENCH_HUB_MIRROR=DIR"
+    )
+
+
+def fingpt_test_split(ds, test_size: float, seed: int, where: str):
+    """FinGPT's split, with `datasets`' own calls: the permutation depends only on the row count and
+    the seed, so the same copy in the same order gives FinGPT's rows."""
+    import datasets
+
+    for split in FINGPT_SPLITS:
+        if split not in ds:
+            raise D.DataError(f"{where}: no split {split!r} (found {sorted(ds)})")
+    try:
+        pool = datasets.concatenate_datasets([ds[split] for split in FINGPT_SPLITS])
+        return pool.train_test_split(test_size, seed=seed)["test"]
+    except ValueError as err:  # splits with different columns, or too few rows to split
+        raise D.DataError(f"{where}: cannot make FinGPT's split: {err}") from err
+
+
+def read_fingpt_test(path: str, revision: str, thresholds, test_size: float, seed: int) -> D.Splits:
+    from finbench import hub
+
+    where = f"hub {path}@{revision}"
+    ds = hub.load_dataset(path, revision=revision)
+    for split in FINGPT_SPLITS:
+        if split in ds:
+            hub.require_columns(ds[split], FINGPT_COLUMNS, f"{where} {split}")
+    rows = []
+    for i, rec in enumerate(fingpt_test_split(ds, test_size, seed, where)):
+        try:
+            score = float(rec["sentiment_score"])
+        except (TypeError, ValueError) as err:
+            raise D.DataError(
+                f"{where}: FinGPT test row {i}: sentiment_score {rec['sentiment_score']!r}"
+            ) from err
+        if not math.isfinite(score):
+            raise D.DataError(f"{where}: FinGPT test row {i}: sentiment_score is {score}")
+        rows.append(
+            {
+                "id": f"fiqa-fingpt-test-{i:03d}",
+                "text": str(rec["sentence"] or "").strip(),
+                "format": str(rec["format"] or ""),
+                "score": score,
+                "label": to_label(score, thresholds),
+            }
+        )
+    return {"test": rows}
+
+
+def keep_test_only(upstream: D.Splits) -> D.Splits:
+    return {"train": [], "dev": [], "test": upstream["test"]}
+
+
+def load_fingpt(labels, synonyms, source, thresholds=(-0.1, 0.1), test_size=0.226, seed=42, **_):
+    hub_source = source["hub"]
+    return D.build_dataset(
+        "fiqa_sa_fingpt",
+        read_raw=partial(_no_raw, task="fiqa_sa_fingpt", repo=hub_source["path"]),
+        read_hub=partial(
+            read_fingpt_test,
+            thresholds=tuple(float(t) for t in thresholds),
+            test_size=float(test_size),
+            seed=int(seed),
+        ),
+        make_splits=keep_test_only,
+        labels=labels,
+        synonyms=synonyms,
+        hub=hub_source,
+    )

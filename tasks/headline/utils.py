@@ -91,3 +91,66 @@ def load(labels, synonyms, source, questions, **_):
         synonyms=synonyms,
         hub=source["hub"],
     )
+
+
+# --- headline_fingpt: FinGPT's own test split, read from the hub --------------------------------
+# FinGPT/fingpt-headline `test` (columns instruction, input, output): 20,547 rows, nine questions per
+# headline, made from the last 20% of the raw file's rows by FinGPT's data/prepare_data.ipynb. The
+# rows and labels are FinGPT's (its "price or not" label is the "Price Direction Constant" column);
+# only our prompt, parser and metric apply.
+FINGPT_COLUMNS = ("instruction", "input", "output")
+
+
+def _no_raw(root: Path, *, task: str, repo: str) -> D.Splits:
+    raise D.DataError(
+        f"task {task!r} scores FinGPT's test split, read only from the hub dataset {repo} (no raw "
+        f"file gives it); unset {D.DATA_DIR_ENV} and use the hub or FINBENCH_HUB_MIRROR=DIR"
+    )
+
+
+def read_fingpt_test(path: str, revision: str, questions: dict, instruction_suffix: str) -> D.Splits:
+    from finbench import hub
+
+    where = f"hub {path}@{revision} test"
+    ds = hub.load_dataset(path, revision=revision, split="test")
+    hub.require_columns(ds, FINGPT_COLUMNS, where)
+    qtype_of = {question: qtype for qtype, question in questions.items()}
+    rows = []
+    for i, rec in enumerate(ds):
+        instruction = str(rec["instruction"] or "").strip()
+        question = instruction.removesuffix(instruction_suffix).strip()
+        if question not in qtype_of:
+            raise D.DataError(
+                f"{where}: row {i}: instruction {instruction!r} is not one of FinGPT's headline "
+                f"questions (metadata.questions) followed by {instruction_suffix!r}"
+            )
+        answer = str(rec["output"] or "").strip().lower()
+        if answer not in ("yes", "no"):
+            raise D.DataError(f"{where}: row {i}: output {rec['output']!r}, expected Yes or No")
+        rows.append(
+            {
+                "id": f"fingpt-headline-test-{i:05d}",
+                "text": str(rec["input"] or "").strip(),
+                "question": question,
+                "group": qtype_of[question],
+                "label": answer,
+            }
+        )
+    return {"test": rows}
+
+
+def keep_test_only(upstream: D.Splits) -> D.Splits:
+    return {"train": [], "dev": [], "test": upstream["test"]}
+
+
+def load_fingpt(labels, synonyms, source, questions, instruction_suffix, **_):
+    hub_source = source["hub"]
+    return D.build_dataset(
+        "headline_fingpt",
+        read_raw=partial(_no_raw, task="headline_fingpt", repo=hub_source["path"]),
+        read_hub=partial(read_fingpt_test, questions=questions, instruction_suffix=instruction_suffix),
+        make_splits=keep_test_only,
+        labels=labels,
+        synonyms=synonyms,
+        hub=hub_source,
+    )

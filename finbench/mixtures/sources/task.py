@@ -74,6 +74,11 @@ class TaskSource:
     def load(self, loaded: dict[str, Any] | None = None) -> None:
         """Load the task's data (seconds); done after the up-to-date check."""
         if self._task is None:
+            if T.get_info(self.task_name).eval_only:  # checked before any data is read
+                raise D.DataError(
+                    f"task {self.task_name!r} is test-only (a peer's test split, no train split): "
+                    "it cannot be a training source"
+                )
             self._task = cached_task(self.task_name, loaded)
             self.docs = T.split_docs(self._task, "train")
             self.total = len(self.docs)

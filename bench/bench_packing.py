@@ -72,10 +72,13 @@ def prepared_dataset(cfg: dict):
     from datasets import load_from_disk
 
     root = Path(cfg["dataset_prepared_path"])
-    folders = sorted(p.parent for p in root.glob("*/dataset_info.json"))
-    if len(folders) != 1:
-        raise RuntimeError(f"{root}: expected one prepared dataset, found {folders}")
-    return load_from_disk(str(folders[0]))
+    # Runs of one mixture share `root`; Axolotl keys each prepared copy by its own config hash
+    # (sample_packing is in it), so the packed and unpacked runs leave one folder each. This
+    # process prepares each afresh in a new temp folder: the newest is the run just made.
+    folders = sorted((p.parent for p in root.glob("*/dataset_info.json")), key=lambda p: p.stat().st_mtime)
+    if not folders:
+        raise RuntimeError(f"{root}: no prepared dataset")
+    return load_from_disk(str(folders[-1]))
 
 
 def packing_utilisation(cfg: dict, seed: int) -> dict:

@@ -101,16 +101,17 @@ def sources() -> dict[str, list[str]]:
     }
 
 
-def _paths(data: Any, prefix: tuple = ()) -> Iterator[tuple]:
-    """Every key path (dict keys and list indices) of a parsed YAML value."""
+def _paths(data: Any, prefix: tuple = (), list_items: int | None = None) -> Iterator[tuple]:
+    """Every key path (dict keys and list indices) of a parsed YAML or JSON value; `list_items`
+    visits only the first items of each list (a data file's first records reach every key)."""
     if isinstance(data, dict):
         for k, v in data.items():
             yield (*prefix, k)
-            yield from _paths(v, (*prefix, k))
+            yield from _paths(v, (*prefix, k), list_items)
     elif isinstance(data, list):
-        for i, v in enumerate(data):
+        for i, v in enumerate(data[:list_items]):
             yield (*prefix, i)
-            yield from _paths(v, (*prefix, i))
+            yield from _paths(v, (*prefix, i), list_items)
 
 
 def _parent(data: Any, path: tuple) -> Any:

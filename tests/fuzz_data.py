@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fuzz_configs import _parent, _paths  # one key-path walker for YAML and JSON mutants
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"
 FILES = {  # task -> the raw files its loader reads
@@ -88,23 +90,10 @@ def _text_mutation(rng: random.Random, raw: bytes) -> tuple[str, bytes]:
     return "empty", b""
 
 
-def _json_paths(data: Any, prefix: tuple = ()) -> Iterator[tuple]:
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield (*prefix, k)
-            yield from _json_paths(v, (*prefix, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data[:3]):  # the first records are enough to reach every key
-            yield (*prefix, i)
-            yield from _json_paths(v, (*prefix, i))
-
-
 def _json_mutation(rng: random.Random, raw: bytes) -> tuple[str, bytes]:
     data = json.loads(raw)
-    path = rng.choice(list(_json_paths(data)))
-    parent = data
-    for p in path[:-1]:
-        parent = parent[p]
+    path = rng.choice(list(_paths(data, list_items=3)))
+    parent = _parent(data, path)
     where = ".".join(map(str, path))
     if rng.random() < 0.25:
         del parent[path[-1]]

@@ -23,6 +23,17 @@ def to_label(score: float, thresholds: tuple[float, float]) -> str:
     return "negative" if score < low else "neutral" if score < high else "positive"
 
 
+def finite_score(value, where: str) -> float:
+    """A `sentiment_score` as a finite float, or a DataError naming where it came from."""
+    try:
+        score = float(value)
+    except (TypeError, ValueError) as err:
+        raise D.DataError(f"{where}: expected a numeric 'sentiment_score', got {value!r}") from err
+    if not math.isfinite(score):
+        raise D.DataError(f"{where}: sentiment_score is {score}")
+    return score
+
+
 def _rows_from_json(path: Path, blob, thresholds, kind: str) -> list[D.Row]:
     if not isinstance(blob, dict):
         raise D.DataError(f"{path}: expected a JSON object keyed by id, got {type(blob).__name__}")
@@ -33,14 +44,10 @@ def _rows_from_json(path: Path, blob, thresholds, kind: str) -> list[D.Row]:
         if not isinstance(sentence, str) or not isinstance(infos, list):
             raise D.DataError(f"{path}: record {key!r}: expected keys 'sentence' (str) and 'info' (list)")
         for i, info in enumerate(infos):
-            try:
-                score = float(info["sentiment_score"])
-            except (KeyError, TypeError, ValueError) as err:
-                raise D.DataError(
-                    f"{path}: record {key!r} info[{i}]: expected a numeric 'sentiment_score' ({err})"
-                ) from err
-            if not math.isfinite(score):
-                raise D.DataError(f"{path}: record {key!r} info[{i}]: sentiment_score is {score}")
+            where = f"{path}: record {key!r} info[{i}]"
+            if not isinstance(info, dict):
+                raise D.DataError(f"{where}: expected a mapping with 'sentiment_score', got {type(info).__name__}")
+            score = finite_score(info.get("sentiment_score"), where)
             rows.append(
                 {
                     "id": f"fiqa-{kind}-{key}-{i}",
@@ -149,14 +156,7 @@ def read_fingpt_test(path: str, revision: str, thresholds, test_size: float, see
             hub.require_columns(ds[split], FINGPT_COLUMNS, f"{where} {split}")
     rows = []
     for i, rec in enumerate(fingpt_test_split(ds, test_size, seed, where)):
-        try:
-            score = float(rec["sentiment_score"])
-        except (TypeError, ValueError) as err:
-            raise D.DataError(
-                f"{where}: FinGPT test row {i}: sentiment_score {rec['sentiment_score']!r}"
-            ) from err
-        if not math.isfinite(score):
-            raise D.DataError(f"{where}: FinGPT test row {i}: sentiment_score is {score}")
+        score = finite_score(rec["sentiment_score"], f"{where}: FinGPT test row {i}")
         rows.append(
             {
                 "id": f"fiqa-fingpt-test-{i:03d}",

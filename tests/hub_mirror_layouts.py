@@ -394,6 +394,17 @@ def fiqa_2018(root: Path, sizes: tuple[int, int, int]) -> None:
         _csv(base / f"{split}.csv", ["sentence", "sentiment_score", "format"], rows)
 
 
+def use_mirror(monkeypatch, mirror: Path, cache: Path, *, offline: bool = True) -> Path:
+    """Point finbench at `mirror` (no raw files, a fresh cache), the hub switched off by default."""
+    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(mirror))
+    monkeypatch.setenv("FINBENCH_CACHE", str(cache))
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    return mirror
+
+
 def build(root: Path, sizes: dict | None = None, convfinqa_turns: tuple[int, int] | None = None) -> Path:
     s = dict(SMALL, **(sizes or {}))
     fpb(root, s["fpb"])

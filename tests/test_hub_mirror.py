@@ -33,12 +33,7 @@ def mirror(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def on_mirror(mirror, monkeypatch, tmp_path) -> Path:
-    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
-    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(mirror))
-    monkeypatch.setenv("FINBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    return mirror
+    return L.use_mirror(monkeypatch, mirror, tmp_path / "cache")
 
 
 def utils(task: str):

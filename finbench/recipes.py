@@ -9,7 +9,7 @@ A recipe reads like an Axolotl config with a few project keys (see `recipes/phi3
     hyperparameters: {learning_rate: 3.0e-6, lr_scheduler: cosine, num_epochs: auto, ...}
     hardware: {profile: gpu, precision: bf16, attention: flash_attention_2}
     seed: 42
-    axolotl: {eot_tokens: ["<|end|>"]}            # passed through; checked against Axolotl's schema
+    axolotl: {eval_steps: 50}                     # passed through; checked against Axolotl's schema
     eval: {tasks: [finbench]}                     # how `finbench eval NAME` scores the run
 
 Validation is strict because Axolotl's own validator silently drops unknown keys: every key is

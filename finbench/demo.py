@@ -96,7 +96,8 @@ def overlay_data_dir(
         link = dest / folder
         if not link.exists():
             link.symlink_to(src.resolve(), target_is_directory=True)
-    for folder in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):  # e.g. openorca, orca_math
+    extra = FIXTURES.iterdir() if FIXTURES.is_dir() else ()  # absent from an installed package
+    for folder in sorted(p for p in extra if p.is_dir()):  # e.g. openorca, orca_math
         if not (dest / folder.name).exists():
             (dest / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
     return origin

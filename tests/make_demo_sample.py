@@ -59,6 +59,17 @@ def draw(rows: list[dict[str, str]], k: int, rng: random.Random, skip: set[str] 
     return [rows[i] for i in sorted(picked)]
 
 
+def draw_balanced(rows: list[dict[str, str]], k: int, rng: random.Random, skip: set[str]) -> list[dict]:
+    """`k` rows, as many of each label as the others (seeded), back in upstream order."""
+    labels = sorted({r["label"] for r in rows})
+    picked = []
+    for label in labels:
+        own = [r for r in rows if r["label"] == label]
+        picked += draw(own, k // len(labels), rng, skip)
+    index = {id(r): i for i, r in enumerate(rows)}
+    return sorted(picked, key=lambda r: index[id(r)])
+
+
 def to_csv(rows: list[dict[str, str]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -72,7 +83,10 @@ def build(src: Path, seed: int = SEED, train_rows: int = TRAIN_ROWS, test_rows: 
     """{relative path: file text} of the sample (same inputs and seed, same bytes)."""
     rng = random.Random(seed)
     test = draw(read_pinned(src / "sent_valid.csv", pinned), test_rows, rng)
-    train = draw(read_pinned(src / "sent_train.csv", pinned), train_rows, rng, {r["text"].strip() for r in test})
+    # Training rows balanced by label: on the natural mix (65% neutral) a few LoRA steps teach the
+    # label prior (every answer 'neutral'), not the text. The scored rows keep the natural mix.
+    train = draw_balanced(read_pinned(src / "sent_train.csv", pinned), train_rows, rng,
+                          {r["text"].strip() for r in test})
     return {f"{TFNS}/sent_train.csv": to_csv(train), f"{TFNS}/sent_valid.csv": to_csv(test)}
 
 

@@ -97,6 +97,7 @@ def test_sample_is_small_licensed_and_loads_through_the_tfns_loader() -> None:
 def test_sample_does_not_leak_and_comes_from_the_upstream_train_file() -> None:
     train, test = _csv(TFNS / "sent_train.csv"), _csv(TFNS / "sent_valid.csv")
     assert (len(train), len(test)) == (BUILDER.TRAIN_ROWS, BUILDER.TEST_ROWS)
+    assert [sum(r["label"] == lab for r in train) for lab in "012"] == [BUILDER.TRAIN_ROWS // 3] * 3
     assert not {r["text"].strip() for r in train} & {r["text"].strip() for r in test}
     upstream = SHARED / "twitter_financial_news_sentiment" / "sent_train.csv"
     if not upstream.is_file():
@@ -127,6 +128,7 @@ def test_builder_is_seeded_and_keeps_splits_apart(tmp_path) -> None:
     train = list(csv.DictReader(io.StringIO(one["twitter_financial_news_sentiment/sent_train.csv"])))
     test = list(csv.DictReader(io.StringIO(one["twitter_financial_news_sentiment/sent_valid.csv"])))
     assert len(train) == 15 and len(test) == 10
+    assert sorted(r["label"] for r in train) == ["0"] * 5 + ["1"] * 5 + ["2"] * 5  # balanced by label
     assert not {r["text"] for r in train} & {r["text"] for r in test}
     with pytest.raises(SystemExit, match="sha256"):
         BUILDER.build(tmp_path, pinned={**pinned, "sent_valid.csv": "0" * 64})

@@ -395,6 +395,7 @@ Item = tuple[list[str], list[str], bool]  # (gold IOB2, predicted IOB2, missing)
 
 def process_results(doc: dict, results: Sequence[object]) -> dict[str, Item]:
     gold = io_to_iob2(scored_tags(doc["tags"]))
+    pred = None
     try:
         pred = json.loads(results[0]) if results else None
         tags, unmapped, empty = list(pred["tags"]), list(pred["unmapped"]), bool(pred["empty"])

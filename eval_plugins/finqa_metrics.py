@@ -45,7 +45,9 @@ def exe_acc(doc: dict, generation: object) -> float:
     gold = gold_exe_ans(doc)
     if gold is None or not isinstance(generation, str):
         return 0.0
-    return float(P.official_match(generation, gold, doc.get("table") or None))
+    # The generation follows "Answer:" and ends at a stop sequence: only the whitespace around it
+    # is removed (the one reading step; the oracle rows are scored without it).
+    return float(P.official_match(generation.strip(), gold, doc.get("table") or None))
 
 
 class OfficialFilter(Filter):

@@ -462,8 +462,8 @@ _PROGRAM_START = re.compile(r"^[A-Za-z_]+\(")
 
 def official_match(text: str, exe_ans: object, table: Sequence[Sequence[str]] | None) -> bool:
     """FinQA execution accuracy of one answer: a program (it opens with `name(`) must execute,
-    officially, to exactly exe_ans; a bare number must equal exe_ans after round(., 5)."""
-    text = text.strip()
+    officially, to exactly exe_ans; a bare number must equal exe_ans after round(., 5).
+    The text is taken as it is (a program with a trailing space is invalid, as upstream)."""
     if _PROGRAM_START.match(text):
         flag, value = official_execute(text, table)
         return flag == 0 and value != NA and value == exe_ans

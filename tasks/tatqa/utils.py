@@ -6,8 +6,8 @@ model should produce: spans joined by "; ", an arithmetic/count result as a numb
 ("thousand", "million", "billion", or "%" for percent) when the question has one.
 
 Scoring follows the official evaluation (NExTplusplus/TAT-QA `tatqa_metric.py`, class
-`TaTQAEmAndF1`, commit c54088c5a177db014aac10bbfc57b4d26eb8879b, with the number helpers of its
-`tatqa_utils.py`; Zhu et al., ACL 2021, arXiv:2105.07624, section 5.1):
+`TaTQAEmAndF1`, commit 870accc41953dcde885aabeb963d94aabdc0fbc3, with the number helpers of its
+`tatqa_utils.py`, integer rule included; Zhu et al., ACL 2021, arXiv:2105.07624, section 5.1):
 - gold and prediction become ONE string each (`answer_strings`): answers sorted, each number
   rounded to 2 decimals and multiplied by its scale ("1,496.5" million -> 1496500000.0000), a
   scale word appended to non-numbers; a lone unscaled prediction also offers its plain value;
@@ -20,7 +20,8 @@ trailing scale word or "%" is scored both as the scale and as part of the answer
 sometimes writes "$85.1 million" with scale ""), and the better reading counts (`readings`).
 Our own `tolerant_match` (eval_plugins.numeric, 1% relative) applies to arithmetic and count
 questions, comparing the first number of the answer with the gold after both are scaled; for
-span questions it equals exact_match. `score` = f1.
+span questions it equals exact_match. `exact_match_intnorm` / `f1_intnorm` are the official
+figures with integers normalised as floats (lenient). `score` = f1.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MISSING = "[missing]"
 DEFAULT_REL_TOL = 0.01
-METRICS = ("score", "exact_match", "tolerant_match", "missing_rate")
+METRICS = ("score", "exact_match", "rounded_match", "tolerant_match", "missing_rate")
 
 _NUM = (
     r"(?P<neg>[-\u2212\u2013])?\s*(?P<cur>[$\u20ac\u00a3])?\s*(?P<open>\()?\s*(?P<neg2>[-\u2212])?\s*"
@@ -395,15 +395,40 @@ class NumericFilter(Filter):
         return [[self.one(r, doc) for r in doc_resps] for doc_resps, doc in zip(resps, docs, strict=True)]
 
 
+def equal_5dp(pred: Answer | None, golds: Iterable[object]) -> bool:
+    """FinQA's exactness: a value (or, written with %, its /100 form) equal to a gold form after
+    round(., 5) on both sides; yes/no equal. Never looser than `match(tolerant=True)`'s 1%."""
+    if pred is None:
+        return False
+    for gold in golds:
+        if isinstance(gold, str) and gold.strip().lower() in ("yes", "no"):
+            if pred == gold.strip().lower():
+                return True
+            continue
+        g = gold if isinstance(gold, Number) else parse_number(gold)
+        if g is None or isinstance(pred, str):
+            continue
+        gold_values = {round(v, 5) for v, _ in g.forms(scale=False)}
+        if any(round(v, 5) in gold_values for v, _ in pred.forms(scale=False)):
+            return True
+    return False
+
+
 def process_results(doc: dict, results: Sequence[str]) -> dict[str, float]:
-    """Per-doc scores; gold forms come from `doc["golds"]` (strings), else `doc["label"]`."""
+    """Per-doc scores; gold forms come from `doc["golds"]` (strings), else `doc["label"]`.
+
+    exact_match: equal at 5 decimals (`equal_5dp`); rounded_match (lenient): equal at the
+    precision the gold shows (gold 6 accepts 6.49); tolerant_match: within `rel_tol`, or exact.
+    """
     pred = decode(results[0]) if results else None
     golds = doc.get("golds") or [doc["label"]]
     rel_tol = float(doc.get("rel_tol") or DEFAULT_REL_TOL)
-    tolerant = float(match(pred, golds, tolerant=True, rel_tol=rel_tol))
+    exact = equal_5dp(pred, golds)
+    tolerant = float(exact or match(pred, golds, tolerant=True, rel_tol=rel_tol))
     return {
         "score": tolerant,
-        "exact_match": float(match(pred, golds, tolerant=False)),
+        "exact_match": float(exact),
+        "rounded_match": float(match(pred, golds, tolerant=False)),
         "tolerant_match": tolerant,
         "missing_rate": float(pred is None),
     }

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "finbench.evaluate",
     "finbench.sweep",
     "finbench.report",
+    "finbench.verify_metrics",
 )
 
 

@@ -75,6 +75,8 @@ def turns_from_record(record: Any, where: str) -> list[D.Row]:
                 "program": str(program),
                 "program_ok": ok,
                 "table": table,
+                # exact, for the official exe_acc (eval_plugins.finqa_metrics)
+                "exe_ans": exe_ans.strip().lower() if isinstance(exe_ans, str) else repr(float(exe_ans)),
             }
         )
         history.append((str(question).strip(), gold))

@@ -6,8 +6,8 @@ model should produce: spans joined by "; ", an arithmetic/count result as a numb
 ("thousand", "million", "billion", or "%" for percent) when the question has one.
 
 Scoring follows the official evaluation (NExTplusplus/TAT-QA `tatqa_metric.py`, class
-`TaTQAEmAndF1`, commit c54088c5a177db014aac10bbfc57b4d26eb8879b, with the number helpers of its
-`tatqa_utils.py`; Zhu et al., ACL 2021, arXiv:2105.07624, section 5.1):
+`TaTQAEmAndF1`, commit 870accc41953dcde885aabeb963d94aabdc0fbc3, with the number helpers of its
+`tatqa_utils.py`, integer rule included; Zhu et al., ACL 2021, arXiv:2105.07624, section 5.1):
 - gold and prediction become ONE string each (`answer_strings`): answers sorted, each number
   rounded to 2 decimals and multiplied by its scale ("1,496.5" million -> 1496500000.0000), a
   scale word appended to non-numbers; a lone unscaled prediction also offers its plain value;
@@ -20,7 +20,8 @@ trailing scale word or "%" is scored both as the scale and as part of the answer
 sometimes writes "$85.1 million" with scale ""), and the better reading counts (`readings`).
 Our own `tolerant_match` (eval_plugins.numeric, 1% relative) applies to arithmetic and count
 questions, comparing the first number of the answer with the gold after both are scaled; for
-span questions it equals exact_match. `score` = f1.
+span questions it equals exact_match. `exact_match_intnorm` / `f1_intnorm` are the official
+figures with integers normalised as floats (lenient). `score` = f1.
 """
 
 from __future__ import annotations
@@ -213,11 +214,12 @@ _PUNCTUATION = set(string.punctuation)
 
 def scale_to_num(scale: str) -> float:
     scale = scale.lower()
+    # Integers, as upstream: an int answer times an int scale stays an int (see `to_number`).
     for word, value in (
         ("hundred", 100),
-        ("thousand", 1e3),
-        ("million", 1e6),
-        ("billion", 1e9),
+        ("thousand", 1000),
+        ("million", 1000000),
+        ("billion", 1000000000),
         ("percent", 0.01),
     ):
         if word in scale:
@@ -243,12 +245,16 @@ def is_number(text: str) -> bool:
     return not (len(words) >= 2 and scale_to_num(words[1]) == 1)
 
 
-def to_number(text: str) -> float | None:
-    """The first number of `text` with its word scale, `(x)` negation and `%` applied."""
+def to_number(text: str) -> int | float | None:
+    """The first number of `text` with its word scale, `(x)` negation and `%` applied.
+
+    As upstream (`extract_one_num_from_str`), a number written without "." is an int: "2018"
+    gives 2018, whose text "2018" differs from a gold's "2018.0" in `normalize_answer`.
+    """
     m = _ONE_NUMBER.search(_clean_num(text))
     if m is None or not m.group(1):
         return None
-    num = float(m.group(1))
+    num = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
     word = _WORD_SCALE.search(text)
     scale = scale_to_num(word.group(0).lower()) if word else 1
     negative = -1 if _NEGATIVE.search(text.strip()) else 1
@@ -256,17 +262,20 @@ def to_number(text: str) -> float | None:
     return round(num * scale * negative * percent, 4)
 
 
-def _normalize_token(token: str) -> str:
+def _normalize_token(token: str, intnorm: bool) -> str:
     token = token.lower()
     if not is_number(token):
         token = "".join(ch for ch in token if ch not in _PUNCTUATION)
     if is_number(token):
-        token = str(to_number(token))
+        value = to_number(token)
+        # intnorm (our lenient `*_intnorm` metrics): "2018" reads as 2018.0, as the gold does.
+        token = str(float(value) if intnorm and isinstance(value, int) else value)
     return " ".join(_ARTICLES.sub(" ", token).split())
 
 
-def normalize_answer(text: str) -> str:
-    return " ".join(part for part in (_normalize_token(t) for t in text.split(" ")) if part.strip()).strip()
+def normalize_answer(text: str, intnorm: bool = False) -> str:
+    parts = (_normalize_token(t, intnorm) for t in text.split(" "))
+    return " ".join(part for part in parts if part.strip()).strip()
 
 
 def answer_strings(answers: Sequence[str], scale: str) -> list[str]:
@@ -290,16 +299,16 @@ def _f1(pred: set[str], gold: set[str]) -> float:
     return 0.0 if precision == 0.0 and recall == 0.0 else 2 * precision * recall / (precision + recall)
 
 
-def _bags(answer: str) -> tuple[list[str], list[set[str]]]:
-    normalized = normalize_answer(answer)
+def _bags(answer: str, intnorm: bool) -> tuple[list[str], list[set[str]]]:
+    normalized = normalize_answer(answer, intnorm)
     return [normalized], [set(normalized.split())]
 
 
-def em_f1(pred: str, gold: str) -> tuple[float, float]:
+def em_f1(pred: str, gold: str, intnorm: bool = False) -> tuple[float, float]:
     """DROP-style EM and F1 between two answer strings (the official `get_metrics`)."""
     from scipy.optimize import linear_sum_assignment
 
-    (p_norm, p_bags), (g_norm, g_bags) = _bags(pred), _bags(gold)
+    (p_norm, p_bags), (g_norm, g_bags) = _bags(pred, intnorm), _bags(gold, intnorm)
     em = float(set(p_norm) == set(g_norm) and len(p_norm) == len(g_norm))
     scores = np.array([[_f1(p, g) for p in p_bags] for g in g_bags])
     rows, cols = linear_sum_assignment(-scores)
@@ -309,15 +318,20 @@ def em_f1(pred: str, gold: str) -> tuple[float, float]:
     return em, round(float(np.mean(best)), 2)
 
 
-def score(doc: dict, answers: list[str], pred_scale: str) -> dict[str, float]:
-    """The official EM / F1 of one prediction (answers + scale) against the doc's gold."""
+def score(doc: dict, answers: list[str], pred_scale: str, intnorm: bool = False) -> dict[str, float]:
+    """The official EM / F1 of one prediction (answers + scale) against the doc's gold.
+
+    `intnorm`: our lenient variant, numbers written as integers compared as floats.
+    """
+    if not answers:  # upstream: an empty prediction scores 0 / 0
+        return {"exact_match": 0.0, "f1": 0.0}
     golds = answer_strings(doc["gold_answers"], doc["scale"])
     preds = answer_strings(answers, pred_scale)
     if len(answers) == 1 and not pred_scale and "%" not in answers[0] and is_number(answers[0]):
         plain = to_number(answers[0])  # add_percent_pred: a bare 0.2342 may mean 23.42 percent
         if plain is not None:
             preds.append(f"{plain:.4f}")
-    em, f1 = max(em_f1(p, g) for p in preds for g in golds)
+    em, f1 = max(em_f1(p, g, intnorm) for p in preds for g in golds)
     if doc["answer_type"] in ("arithmetic", "count"):
         f1 = em
     return {"exact_match": em, "f1": f1}
@@ -424,17 +438,25 @@ def tolerant(doc: dict, answers: list[str], pred_scale: str, em: float) -> float
     return float(N.match(N.Number(first.value * factor, 6), [gold], tolerant=True))
 
 
+def _best(doc: dict, options: list[tuple[list[str], str]], intnorm: bool) -> dict[str, float]:
+    scores = (score(doc, spans, scale, intnorm) for spans, scale in options)
+    return max(scores, key=lambda s: (s["exact_match"], s["f1"]))
+
+
 def process_results(doc: dict, results: Sequence[str]) -> dict[str, float]:
-    out = {"score": 0.0, "exact_match": 0.0, "f1": 0.0, "tolerant_match": 0.0, "missing_rate": 1.0}
+    out = dict.fromkeys(
+        ("score", "exact_match", "f1", "exact_match_intnorm", "f1_intnorm", "tolerant_match"), 0.0
+    )
+    out["missing_rate"] = 1.0
     text = results[0] if results else None
     if not isinstance(text, str) or not text.strip() or text.startswith(MISSING):
         return out
     options = readings(text)
-    official = max(
-        (score(doc, spans, scale) for spans, scale in options), key=lambda s: (s["exact_match"], s["f1"])
-    )
+    official = _best(doc, options, intnorm=False)
     out.update(official)
     out["score"] = official["f1"]
+    lenient = _best(doc, options, intnorm=True)
+    out["exact_match_intnorm"], out["f1_intnorm"] = lenient["exact_match"], lenient["f1"]
     out["tolerant_match"] = max(
         tolerant(doc, spans, scale, official["exact_match"]) for spans, scale in options
     )

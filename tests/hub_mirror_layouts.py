@@ -16,14 +16,13 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, Features, Sequence, Value
 
-PARQUET = "@refs/convert/parquet"
 SMALL = {
     "fpb": 24,
     "tfns": (12, 6),
     "topic": (14, 6),
     "fiqa": (10, 3, 4),
     "headline": (16, 5),
-    "ner": (6, 3, 4),
+    "ner": (9, 4),  # entity sentences in FIN5, FIN3
     "finqa": (6, 3, 3),
     "convfinqa": (5, 3),  # conversations (3 turns each)
     "financebench": 12,
@@ -36,10 +35,10 @@ SMALL = {
 FULL = {  # the full hub datasets' counts (`finbench data check` expects these)
     "fpb": 4846,
     "tfns": (9543, 2388),
-    "topic": (17000, 4107),
+    "topic": (16990, 4117),  # topic_train.csv / topic_valid.csv rows (public code at acbc8af: 4,117 validation)
     "fiqa": (822, 117, 234),
     "headline": (8456, 2114),
-    "ner": (6, 3, 4),
+    "ner": (511, 98),  # FIN5's entity sentences (real file); FIN3's 98 as FinGPT's fingpt-ner test
     "finqa": (6251, 883, 1147),
     "convfinqa": None,  # set by turn counts below
     "financebench": 150,
@@ -58,7 +57,6 @@ HEADLINE_FLAGS = (
     "Past Information",
     "Future Information",
 )
-TNER_LABELS = ("O", "B-PER", "B-LOC", "B-ORG", "B-MISC", "I-PER", "I-LOC", "I-ORG", "I-MISC")
 
 
 def _parquet(path: Path, rows: dict, features: Features | None = None) -> None:
@@ -79,16 +77,38 @@ def _csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
+FPB_MEMBERS = ("50", "66", "75", "All")
+
+
+def fpb_zip(path: Path, lines_by_level: dict[str, list[str]]) -> None:
+    """takala/financial_phrasebank main's `data/FinancialPhraseBank-v1.0.zip`: members
+    `FinancialPhraseBank-v1.0/Sentences_{50,66,75,All}Agree.txt`, ISO-8859-1 `sentence@label`
+    lines. Source: the repo's loading script `financial_phrasebank.py` and public code reading the
+    zip with hf_hub_download at 8d3fe0c36d5feec6b3cc5e455b0fcb4820fb9964 (tasks/fpb/README.md);
+    CRLF line ends per ../shared/data/financial_phrasebank/SOURCES.md (byte sizes of a copy of the
+    official zip)."""
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for level, lines in lines_by_level.items():
+            data = "".join(line + "\r\n" for line in lines).encode("iso-8859-1")
+            zf.writestr(zipfile.ZipInfo(f"FinancialPhraseBank-v1.0/Sentences_{level}Agree.txt", (2013, 7, 1, 0, 0, 0)), data)
+
+
 def fpb(root: Path, n: int) -> None:
-    """Parquet branch: sentences_{50,66,75,all}agree/train/0000.parquet, no README, ClassLabel."""
-    feats = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "neutral", "positive"])})
-    base = root / f"takala/financial_phrasebank{PARQUET}"
-    for level, count in (("50", n), ("66", n - 4), ("75", n - 8), ("all", n // 2)):
-        _parquet(
-            base / f"sentences_{level}agree/train/0000.parquet",
-            {"sentence": [f"Agree{level} sentence {i} about profit." for i in range(count)], "label": [i % 3 for i in range(count)]},
-            feats,
-        )
+    """Main as the hub serves it: the loading script beside `data/FinancialPhraseBank-v1.0.zip`
+    (no README `configs:`, no parquet; datasets 4 refuses the script, so the task reads the zip)."""
+    base = root / "takala/financial_phrasebank"
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "financial_phrasebank.py").write_text("# loading script (refused by datasets 4)\n", encoding="utf-8")
+    labels = ("negative", "neutral", "positive")
+    sizes = {"50": n, "66": n - 4, "75": n - 8, "All": n // 2}
+    fpb_zip(
+        base / "data/FinancialPhraseBank-v1.0.zip",
+        {lv: [f"Agree{lv} sentence {i} about profit at Sepp\u00e4l\u00e4 .@{labels[i % 3]}" for i in range(k)]
+         for lv, k in sizes.items()},
+    )
 
 
 def twitter(root: Path, repo: str, prefix: str, sizes: tuple[int, int], labels: int) -> None:
@@ -143,14 +163,35 @@ configs:
         _parquet(base / f"data/{split}-00000-of-00001.parquet", rows)
 
 
-def ner(root: Path, sizes: tuple[int, int, int]) -> None:
-    """Parquet branch of the script-based tner/fin (unconfirmed): one config folder, int tags."""
-    feats = Features({"tokens": Sequence(Value("string")), "tags": Sequence(Value("int32"))})
-    base = root / f"tner/fin{PARQUET}/fin"
-    for split, n in zip(("train", "validation", "test"), sizes, strict=True):
-        tokens = [["Mr", "John", "Smith", "of", "Acme", "Corp", f"s{split}{i}"] for i in range(n)]
-        tags = [[0, 1, 5, 0, 3, 7, 0] for _ in range(n)]
-        _parquet(base / f"{split}/0000.parquet", {"tokens": tokens, "tags": tags}, feats)
+NER_SENTENCE = (("Mr", "NNP", "I-PER"), ("John", "NNP", "I-PER"), ("Smith", "NNP", "I-PER"),
+                ("of", "IN", "O"), ("Acme", "NNP", "I-ORG"), ("Corp", "NNP", "I-ORG"), ("in", "IN", "O"),
+                ("Boston", "NNP", "I-LOC"))
+TNER_LABEL_JSON = {"O": 0, "B-PER": 1, "B-LOC": 2, "B-ORG": 3, "B-MISC": 4, "I-PER": 5, "I-LOC": 6, "I-ORG": 7, "I-MISC": 8}
+
+
+def conll(path: Path, entity_sentences: int, tag: str) -> None:
+    """The upstream CoNLL text: `-DOCSTART- -X- O O`, then `token POS - tag` lines (IO tags),
+    a blank line between sentences (as ../shared/data/finner_sec/FIN5.txt); one sentence without
+    entities every third, as the real files hold many."""
+    lines = ["-DOCSTART- -X- O O", ""]
+    for i in range(entity_sentences):
+        if i % 3 == 2:
+            lines += ["This DT - O", "AGREEMENT NNP - O", ""]
+        lines += [f"{tok} {pos} - {t}" for tok, pos, t in NER_SENTENCE] + [f"{tag}{i} CD - O", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def ner(root: Path, sizes: tuple[int, int]) -> None:
+    """tner/fin main: loading script `fin.py`, `dataset/label.json` (tner's label2id, on its card)
+    and the upstream `dataset/FIN5.txt`, `dataset/FIN3.txt`, which public code downloads from
+    `resolve/main/dataset/` (tasks/ner/README.md). `sizes`: entity sentences in FIN5, FIN3."""
+    base = root / "tner/fin"
+    (base / "dataset").mkdir(parents=True, exist_ok=True)
+    (base / "fin.py").write_text("# loading script (refused by datasets 4)\n", encoding="utf-8")
+    (base / "dataset/label.json").write_text(json.dumps(TNER_LABEL_JSON), encoding="utf-8")
+    conll(base / "dataset/FIN5.txt", sizes[0], "t")
+    conll(base / "dataset/FIN3.txt", sizes[1], "x")
 
 
 TABLE = [["", "2019", "2018"], ["revenue", "$ 100", "$ 80"]]

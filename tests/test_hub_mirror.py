@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -62,20 +63,45 @@ def test_mirror_folder_layout_is_repo_or_repo_at_branch(tmp_path):
     assert H.mirror_folder(tmp_path, "org/name", "refs/convert/parquet") == tmp_path / "org/name@refs/convert/parquet"
 
 
-def test_fpb_reads_one_agreement_folder_of_the_parquet_branch(on_mirror):
+def test_fpb_reads_one_member_of_main_zip(on_mirror):
     hub = source("fpb")
-    assert hub["revision"] == "refs/convert/parquet"
+    assert hub == {"path": "takala/financial_phrasebank", "revision": "main"}
     up = utils("fpb").read_hub(hub["path"], hub["revision"], agree="50")
     rows = up["train"]
-    assert len(rows) == L.SMALL["fpb"]  # not the four agreement levels merged
+    assert len(rows) == L.SMALL["fpb"]  # one member, not the four agreement levels
     assert all(r["text"].startswith("Agree50 ") for r in rows)
-    assert [r["label"] for r in rows[:3]] == ["negative", "neutral", "positive"]  # ClassLabel ints
-    # Why data_dir: the branch as a plain tree merges every level into one split.
-    folder = on_mirror / "takala/financial_phrasebank@refs/convert/parquet"
-    merged = datasets.load_dataset(str(folder), split="train", cache_dir=str(on_mirror.parent / "c"))
-    assert len(merged) > len(rows)
-    with pytest.raises(D.DataError, match="no folder 'sentences_99agree'"):
+    assert rows[0]["text"].endswith("Sepp\u00e4l\u00e4 .")  # ISO-8859-1 decoded, CRLF stripped
+    assert [r["label"] for r in rows[:3]] == ["negative", "neutral", "positive"]
+    assert len(utils("fpb").read_hub(hub["path"], hub["revision"], agree="All")["train"]) == L.SMALL["fpb"] // 2
+    with pytest.raises(D.DataError) as err:
         utils("fpb").read_hub(hub["path"], hub["revision"], agree="99")
+    msg = str(err.value)
+    assert "Sentences_99Agree.txt" in msg and "['50', '66', '75', 'All']" in msg and "\n" not in msg
+
+
+def test_fpb_bad_zip_and_bad_line_are_one_line(on_mirror, monkeypatch, tmp_path):
+    bad = tmp_path / "m" / "takala/financial_phrasebank/data/FinancialPhraseBank-v1.0.zip"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a zip")
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "m"))
+    with pytest.raises(D.DataError, match="cannot read as a zip archive"):
+        utils("fpb").read_hub("takala/financial_phrasebank", "main")
+    L.fpb_zip(bad, {"50": ["Good sentence .@positive", "no label here"]})
+    with pytest.raises(D.DataError, match=r"Sentences_50Agree.txt:2: expected 'sentence@label'"):
+        utils("fpb").read_hub("takala/financial_phrasebank", "main")
+
+
+def test_fpb_test_split_from_the_real_file_in_main_zip_is_fingpts(shared_data, monkeypatch, tmp_path):
+    # The real Sentences_50Agree.txt packed as main's zip: FinGPT's split gives 1,212 test rows.
+    lines = (shared_data / "financial_phrasebank/Sentences_50Agree.txt").read_bytes().decode("iso-8859-1").splitlines()
+    L.fpb_zip(tmp_path / "m/takala/financial_phrasebank/data/FinancialPhraseBank-v1.0.zip", {"50": lines})
+    L.use_mirror(monkeypatch, tmp_path / "m", tmp_path / "cache")
+    mod = utils("fpb")
+    hub_rows = mod.read_hub("takala/financial_phrasebank", "main")["train"]
+    assert len(hub_rows) == 4846
+    assert hub_rows == mod.read_raw(shared_data)["train"]  # same rows as the raw file
+    splits = mod.make_splits({"train": hub_rows})
+    assert len(splits["test"]) == 1212
 
 
 def test_tfns_and_topic_csv_pairs(on_mirror):
@@ -116,12 +142,32 @@ def test_headline_instruction_copy_is_a_one_line_error(on_mirror, monkeypatch, t
     assert "missing field 'News'" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_ner_parquet_branch(on_mirror):
+def test_ner_reads_main_raw_files(on_mirror):
     from eval_plugins import ner as NER
 
-    up = NER.hub_sentence_splits(**source("ner"))
-    assert {k: len(v) for k, v in up.items()} == {"train": 6, "dev": 3, "test": 4}
-    assert up["train"][0]["tags"][:3] == ["O", "I-PER", "I-PER"]
+    hub = source("ner")
+    assert hub == {"path": "tner/fin", "revision": "main"} == source("ner_cls")
+    up = NER.hub_sentence_splits(**hub)
+    assert len(up["train"]) + len(up["dev"]) == L.SMALL["ner"][0] and len(up["test"]) == L.SMALL["ner"][1]
+    assert up["train"][0]["tags"][:3] == ["I-PER", "I-PER", "I-PER"] and up["test"][0]["file"] == "FIN3.txt"
+    # the raw folder holding the same two files gives the same splits
+    raw = on_mirror.parent / "raw" / "finner_sec"
+    raw.mkdir(parents=True)
+    for name in ("FIN5.txt", "FIN3.txt"):
+        shutil.copyfile(on_mirror / "tner/fin/dataset" / name, raw / name)
+    assert NER.sentence_splits(raw.parent) == up
+    assert utils("ner").read_raw is NER.sentence_splits is utils("ner_cls").read_raw  # one reader
+
+
+def test_ner_missing_hub_file_is_one_line(on_mirror, monkeypatch, tmp_path):
+    from eval_plugins import ner as NER
+
+    (tmp_path / "m/tner/fin/dataset").mkdir(parents=True)
+    L.conll(tmp_path / "m/tner/fin/dataset/FIN5.txt", 3, "t")
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "m"))
+    with pytest.raises(D.DataError) as err:
+        NER.hub_sentence_splits("tner/fin", "main")
+    assert "dataset/FIN3.txt" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_finqa_parquet_copy_and_missing_field(on_mirror, monkeypatch, tmp_path):
@@ -225,7 +271,7 @@ def test_data_check_small_mirror_fails_with_counts(on_mirror, capsys):
     rc = data_check.run(external=True)
     out = capsys.readouterr().out
     assert rc == 1
-    assert "FAIL  takala/financial_phrasebank@refs/convert/parquet  [fpb]  train 24 (expected 4,846)" in out
+    assert "FAIL  takala/financial_phrasebank@main  [fpb]  train 24 (expected 4,846)" in out
     assert "PASS  Open-Orca/OpenOrca@main" in out
 
 
@@ -248,9 +294,10 @@ def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
         "[headline]  train 10,570",
         "PASS  FinGPT/fingpt-headline@main  [headline_fingpt]  test 20,547",
         "[fiqa_sa_fingpt]  test 275",
+        "PASS  tner/fin@main  [ner,ner_cls]  train 459, dev 52",
     ):
         assert line in out, (line, out)
-    assert out.count("PASS") == 19 and "INFO  tner/fin" in out
+    assert out.count("PASS") == 20 and "INFO  tner" not in out
 
 
 def test_data_check_on_raw_files_loads_and_does_not_compare(fixture_data, capsys):
@@ -286,7 +333,7 @@ def test_data_lock_resolves_every_source_and_loads_use_the_sha(monkeypatch, tmp_
     assert cli.main(["data", "lock", "--lock-file", str(lock_file)]) == 0
     locked = H.read_lock(lock_file)
     assert set(locked) == set(H.hub_sources())
-    assert ("takala/financial_phrasebank", "refs/convert/parquet") in asked
+    assert ("takala/financial_phrasebank", "main") in asked and ("tner/fin", "main") in asked
     assert all(H.SHA_RE.match(e["sha"]) for e in locked.values())
     assert "resolved: true" in lock_file.read_text()
 

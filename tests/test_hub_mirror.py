@@ -383,3 +383,78 @@ def test_offline_hub_load_is_one_line_naming_both_ways_out(monkeypatch, tmp_path
     msg = str(err.value)
     assert "finbench-test/never-cached" in msg and "FINBENCH_DATA_DIR" in msg and "FINBENCH_HUB_MIRROR" in msg
     assert "\n" not in msg
+
+
+# --- shas found in public evidence ------------------------------------------------------------
+
+FPB_SHA = "8d3fe0c36d5feec6b3cc5e455b0fcb4820fb9964"
+
+
+def test_shipped_lock_marks_public_evidence_shas():
+    locked = H.read_lock()
+    fpb = locked["takala/financial_phrasebank@main"]
+    assert fpb["sha"] == FPB_SHA and fpb["origin"] == "public-evidence" and "hf_hub_download" in fpb["evidence"]
+    marked = {k for k, e in locked.items() if e["origin"] == "public-evidence"}
+    assert "zeroshot/twitter-financial-news-topic@main" in marked and "ChanceFocus/flare-finqa@main" in marked
+    assert not any(e["origin"] == "hub" for e in locked.values())  # nothing resolved online yet
+
+
+def test_data_lock_online_replaces_public_evidence_and_keeps_it_when_unreachable(monkeypatch, tmp_path):
+    lock_file = tmp_path / "data.lock.yaml"
+    shutil.copyfile(H.lock_path(), lock_file)
+
+    def partial(repo, revision):
+        if repo == "takala/financial_phrasebank":
+            raise ConnectionError("no network")
+        return "b" * 40
+
+    _, errors = H.lock(lock_file, resolver=partial)
+    locked = H.read_lock(lock_file)
+    assert errors == ["takala/financial_phrasebank@main: ConnectionError: no network"]
+    assert locked["takala/financial_phrasebank@main"]["origin"] == "public-evidence"  # kept, still marked
+    assert locked["takala/financial_phrasebank@main"]["sha"] == FPB_SHA
+    assert locked["ChanceFocus/flare-finqa@main"] == dict(locked["ChanceFocus/flare-finqa@main"], sha="b" * 40, origin="hub")
+    assert "evidence" not in locked["ChanceFocus/flare-finqa@main"]
+    assert "resolved: false" in lock_file.read_text()
+    H.lock(lock_file, resolver=lambda repo, revision: "c" * 40)
+    assert all(e["origin"] == "hub" and e["sha"] == "c" * 40 for e in H.read_lock(lock_file).values())
+    assert "resolved: true" in lock_file.read_text()
+
+
+def test_public_evidence_sha_is_loaded_and_warns_once(monkeypatch, tmp_path, caplog):
+    import huggingface_hub
+
+    monkeypatch.delenv("FINBENCH_HUB_MIRROR", raising=False)
+    monkeypatch.setattr(H, "_warned", set())
+    asked = []
+
+    def fake_download(repo, filename, repo_type=None, revision=None):
+        asked.append((repo, filename, repo_type, revision))
+        return str(tmp_path / "x.zip")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    with caplog.at_level(logging.WARNING, logger="finbench.hub"):
+        for _ in range(2):
+            H.download_file("takala/financial_phrasebank", "data/FinancialPhraseBank-v1.0.zip", revision="main")
+    assert asked[0] == ("takala/financial_phrasebank", "data/FinancialPhraseBank-v1.0.zip", "dataset", FPB_SHA)
+    assert sum("public evidence" in r.message and "not yet resolved online" in r.message for r in caplog.records) == 1
+    rec = H.record({"path": "takala/financial_phrasebank", "revision": "main"})
+    assert rec["sha"] == FPB_SHA and rec["sha_origin"] == "public-evidence"
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ({"sha": "a" * 40, "origin": "guess"}, r"sources.org/x@main.origin: expected one of \['hub', 'public-evidence'\]"),
+        ({"sha": "a" * 40, "origin": "public-evidence"}, "needs a 'sha' and an 'evidence' string"),
+        ({"sha": None, "origin": "public-evidence", "evidence": "a page"}, "needs a 'sha'"),
+    ],
+)
+def test_bad_lock_marking_is_one_line(tmp_path, entry, match):
+    import yaml
+
+    path = tmp_path / "l.yaml"
+    path.write_text(yaml.safe_dump({"sources": {"org/x@main": entry}}))
+    with pytest.raises(D.DataError, match=match) as err:
+        H.read_lock(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

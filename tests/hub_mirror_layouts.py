@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import datasets
-from datasets import ClassLabel, Features, Sequence, Value
+from datasets import ClassLabel, Features, Value
 
 SMALL = {
     "fpb": 24,

@@ -15,7 +15,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import datasets
 import hub_mirror_layouts as L
 import pytest
 

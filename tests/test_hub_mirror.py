@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import datasets
 import hub_mirror_layouts as L
 import pytest
 
@@ -196,6 +197,9 @@ def test_convfinqa_turn_files_grouped_by_conversation(on_mirror):
     # Read as conversations (the old loader), each turn entry would expand its whole conversation.
     entries = json.loads((on_mirror / "AdaptLLM/ConvFinQA/train_turn.json").read_text())
     assert len(mod.read_records(entries, "x")) > n_train
+    # Type II conversations (qa_0/qa_1, qa_split 0s then 1s) are read like Type I ones
+    assert any(e["id"].startswith("Double_") and "qa_1" in e for e in entries)
+    assert any(r["conversation"].startswith("Double_") for r in up["train"])
     split = mod.make_splits(up, 0.4)
     train_convs = {r["conversation"] for r in split["train"]}
     assert train_convs and not train_convs & {r["conversation"] for r in split["dev"]}
@@ -205,6 +209,14 @@ def test_convfinqa_incomplete_conversation_is_an_error():
     entries = L.convfinqa_entries("dev", 3)[:2]  # turn 2 of the conversation missing
     with pytest.raises(D.DataError, match="has turns \\[0, 1\\] but 3 questions"):
         utils("convfinqa").conversations_from_turns(entries, "hub x")
+
+
+def test_authors_flare_finqa_has_train_valid_test(on_mirror):
+    # ChanceFocus/flare-finqa holds three splits; datasets 4.8 names the third after its files: `valid`
+    folder = on_mirror / "ChanceFocus/flare-finqa"
+    ds = datasets.load_dataset(str(folder), cache_dir=str(on_mirror.parent / "c-flare"))
+    assert sorted(ds) == ["test", "train", "valid"]
+    assert (folder / "data/test-00000-of-00001-5ed0ee6b1f761c33.parquet").is_file()  # the name public code reads
 
 
 def test_financebench_jsonl(on_mirror):

@@ -297,7 +297,7 @@ def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
     for line in (
         "train 4,846",
         "train 9,543, validation 2,388",
-        "total 21,107",
+        "train 16,990, validation 4,117",
         "[fiqa_sa]  train 1,173",
         "[financebench]  train 150",
         "train 6,251, dev 883, test 1,147",

@@ -152,9 +152,9 @@ def fiqa(root: Path, sizes: tuple[int, int, int]) -> None:
 
 
 def headline(root: Path, sizes: tuple[int, int]) -> None:
-    """SaguaroCapital/...-gold: the raw headline columns, train 8,456 / test 2,114 (field notes: its
-    card). The file names and README `configs:` here are not from public evidence; `finbench data
-    check` compares the counts online (tasks/headline/README.md)."""
+    """SaguaroCapital/...-gold: its card's README `configs:` data/train-*, data/test-* and columns,
+    train 8,456 / test 2,114 (tasks/headline/README.md); the exact parquet file names are not known
+    from public evidence (the glob does not need them); `finbench data check` compares the counts."""
     base = root / "SaguaroCapital/sentiment-analysis-in-commodity-market-gold"
     _readme(
         base,
@@ -385,7 +385,8 @@ def financebench(root: Path, n: int) -> None:
 
 
 def openorca(root: Path, sizes: tuple[int, int]) -> None:
-    """Two root parquet files (both load as train) beside a README without `configs:`."""
+    """Two root parquet files (both load as train) beside a README without `configs:`; columns
+    id, system_prompt, question, response (field notes: the card and file listing)."""
     base = root / "Open-Orca/OpenOrca"
     _readme(base, "license: mit\ntask_categories:\n- text-generation")
     for name, n in (("1M-GPT4-Augmented.parquet", sizes[0]), ("3_5M-GPT3_5-Augmented.parquet", sizes[1])):
@@ -401,6 +402,7 @@ def openorca(root: Path, sizes: tuple[int, int]) -> None:
 
 
 def orcamath(root: Path, n: int) -> None:
+    """The card's `configs:` data/train-* and `dataset_info` (question, answer; 200,035 rows)."""
     base = root / "microsoft/orca-math-word-problems-200k"
     _readme(base, "license: mit\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*")
     _parquet(

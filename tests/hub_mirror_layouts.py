@@ -217,9 +217,10 @@ TABLE = [["", "2019", "2018"], ["revenue", "$ 100", "$ 80"]]
 
 def finqa(root: Path, sizes: tuple[int, int, int], drop: str | None = None) -> None:
     """rootsautomation/FinQA: README configs data/{train,validation,test}-*, flattened qa fields, as
-    its card's `configs:` and `dataset_info` (tasks/finqa/README.md); the qa fields are FinQA's own
-    (github.com/czyssrs/FinQA README: question, answer, explanation, ann_table_rows, ann_text_rows,
-    steps, program, gold_inds, exe_ans, program_re)."""
+    its card's `configs:` and `dataset_info` (tasks/finqa/README.md); the qa fields are FinQA's own,
+    as a full upstream record holds them (../shared/data/finqa: question, answer, explanation,
+    ann_table_rows, ann_text_rows, steps [{op, arg1, arg2, res}], program, gold_inds, exe_ans,
+    program_re; github.com/czyssrs/FinQA's README documents a subset)."""
     base = root / "rootsautomation/FinQA"
     _readme(
         base,
@@ -251,7 +252,7 @@ configs:
             "program": ["subtract(100, 80)"] * n,
             "program_re": ["subtract(100, 80)"] * n,
             "gold_inds": ["{}"] * n,
-            # FinQA's qa fields (github.com/czyssrs/FinQA README): steps and the annotated rows
+            # FinQA's qa fields as a full upstream record holds them (../shared/data/finqa, SOURCES.md)
             "steps": [[{"op": "minus2-1", "arg1": "100", "arg2": "80", "res": "20"}] for _ in range(n)],
             "ann_table_rows": [[1] for _ in range(n)],
             "ann_text_rows": [[0] for _ in range(n)],

@@ -113,55 +113,50 @@ def has_entity(sentence: Sentence) -> bool:
     return any(t != "O" for t in scored_tags(sentence["tags"]))
 
 
-def sentence_splits(
-    root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1
+ENTITY_SENTENCES = "sentences with a PER/ORG/LOC entity"
+# tner/fin main holds the upstream CoNLL files (public code downloads them from
+# https://huggingface.co/datasets/tner/fin/resolve/main/dataset/FIN5.txt and .../FIN3.txt);
+# its card: train/validation from FIN5, test FIN3. Reading the same files as the raw folder
+# gives the same sentences, ids and splits from either source.
+HUB_FILES = ("dataset/FIN5.txt", "dataset/FIN3.txt")
+
+
+def split_sentences(
+    fin5: Path, fin3: Path | None, test_fraction: float = 0.2, dev_fraction: float = 0.1
 ) -> dict[str, list[Sentence]]:
     """Sentences with at least one PER/ORG/LOC entity (as FinGPT: 511 of FIN5's 1,164), split.
 
-    FIN3.txt (the published test file) is used as test when it is present; otherwise a seeded
+    FIN3 (the published test file) is the test split when given; otherwise a seeded
     `test_fraction` of FIN5 is held out. dev is a seeded `dev_fraction` of the remaining FIN5.
     """
-    train = [s for s in read_conll(D.raw_file(root, "finner_sec", "FIN5.txt")) if has_entity(s)]
-    fin3 = root / "finner_sec" / "FIN3.txt"
-    if fin3.is_file():
+    train = [s for s in read_conll(fin5) if has_entity(s)]
+    D.require_rows(train, fin5, ENTITY_SENTENCES)
+    if fin3 is not None:
         test = [s for s in read_conll(fin3) if has_entity(s)]
+        D.require_rows(test, fin3, ENTITY_SENTENCES)
     else:
         train, test = D.seeded_split(train, test_fraction, seed=42)
     train, dev = D.seeded_split(train, dev_fraction, seed=42)
     return {"train": train, "dev": dev, "test": test}
 
 
-TNER_LABELS = ("O", "B-PER", "B-LOC", "B-ORG", "B-MISC", "I-PER", "I-LOC", "I-ORG", "I-MISC")
+def sentence_splits(
+    root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1
+) -> dict[str, list[Sentence]]:
+    """The raw folder `finner_sec/`: FIN5.txt (+ FIN3.txt when present). `read_raw` of ner and ner_cls."""
+    fin3 = root / "finner_sec" / "FIN3.txt"
+    fin5 = D.raw_file(root, "finner_sec", "FIN5.txt")
+    return split_sentences(fin5, fin3 if fin3.is_file() else None, test_fraction, dev_fraction)
 
 
-def hub_sentence_splits(path: str, revision: str) -> dict[str, list[Sentence]]:
-    """The same sentences from the hub (tner/fin: FIN5 as train+validation, FIN3 as test)."""
+def hub_sentence_splits(
+    path: str, revision: str, test_fraction: float = 0.2, dev_fraction: float = 0.1
+) -> dict[str, list[Sentence]]:
+    """The same files from the hub (`tner/fin` main, or its mirror folder). `read_hub` of both tasks."""
     from finbench import hub
 
-    out = {}
-    for split, hub_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
-        # The parquet branch (unconfirmed) holds one config folder: no data_dir needed.
-        ds = hub.load_dataset(path, revision=revision, split=hub_split)
-        hub.require_columns(ds, ("tokens", "tags"), f"hub {path}@{revision} {hub_split}")
-        rows = []
-        for i, rec in enumerate(ds):
-            try:
-                tags = [TNER_LABELS[t] if isinstance(t, int) else str(t) for t in rec["tags"]]
-            except (KeyError, IndexError) as err:
-                raise D.DataError(
-                    f"hub {path} {hub_split}[{i}]: expected 'tags' as ids into {TNER_LABELS}"
-                ) from err
-            io = ["O" if t == "O" else "I-" + t[2:] for t in tags]
-            rows.append(
-                {
-                    "id": f"{hub_split}-{i:04d}",
-                    "tokens": list(rec["tokens"]),
-                    "tags": io,
-                    "file": hub_split,
-                }
-            )
-        out[split] = [s for s in rows if has_entity(s)]
-    return out
+    fin5, fin3 = (hub.download_file(path, name, revision=revision) for name in HUB_FILES)
+    return split_sentences(fin5, fin3, test_fraction, dev_fraction)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,10 +74,12 @@ def _cmd_data_lock(args: argparse.Namespace) -> int:
     path, errors = H.lock(Path(args.lock_file) if args.lock_file else None)
     locked = H.read_lock(path)
     for name, entry in locked.items():
-        print(f"{entry.get('sha') or 'UNRESOLVED':<40}  {name}")
+        note = "  (public evidence, not resolved online)" if entry.get("origin") == "public-evidence" else ""
+        print(f"{entry.get('sha') or 'UNRESOLVED':<40}  {name}{note}")
     for err in errors:
         print(f"finbench: error: cannot resolve {err}", file=sys.stderr)
-    print(f"# wrote {path}: {sum(1 for e in locked.values() if e.get('sha'))} of {len(locked)} resolved")
+    online = sum(1 for e in locked.values() if e.get("origin") == "hub")
+    print(f"# wrote {path}: {online} of {len(locked)} resolved online")
     return 1 if errors else 0
 
 

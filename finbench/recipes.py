@@ -250,6 +250,7 @@ LORA: dict[str, Field] = {
     "lora_modules_to_save": Field(_STR_LIST, "a list of module names"),
 }
 
+DEEPSPEED_INITIAL_SCALE_POWER = 32  # Axolotl's deepspeed_configs/zero{2,3}*.json (fp16 loss scale 2**32)
 HARDWARE: dict[str, Field] = {
     "profile": Field((str,), "one of " + ", ".join(PROFILES), choices=PROFILES, required=True),
     "precision": Field((str,), "one of " + ", ".join(PRECISIONS), choices=PRECISIONS),
@@ -261,6 +262,10 @@ HARDWARE: dict[str, Field] = {
     "gradient_checkpointing": Field((bool,), "true or false"),
     "lora_kernels": Field((bool,), "true or false"),
     "offload_optimizer": Field((bool,), "true or false (DeepSpeed ZeRO: optimizer state in CPU memory)"),
+    "initial_scale_power": Field(
+        (int,), "an integer in [1, 64] (DeepSpeed fp16: the first loss scale is 2**N)", check=_between(1, 64)
+    ),
+    "tf32": Field((bool,), "true or false (true: TF32 matmuls forced on; false: PyTorch's default, off)"),
 }
 
 EVAL: dict[str, Field] = {
@@ -598,6 +603,8 @@ def hardware_settings(data: Mapping[str, Any]) -> dict[str, Any]:
     hw.setdefault("num_nodes", 1)
     hw.setdefault("gradient_checkpointing", not cpu)
     hw.setdefault("lora_kernels", not cpu and data.get("method") in ("lora", "qlora"))
+    hw.setdefault("tf32", not cpu)
+    hw.setdefault("initial_scale_power", DEEPSPEED_INITIAL_SCALE_POWER)
     return hw
 
 
@@ -652,6 +659,11 @@ def _validate_hardware(data: Mapping[str, Any], path: Path) -> None:
         raise RecipeError(
             f"{path}: profile {profile} with method full needs hardware.strategy zero2, zero3 "
             "or fsdp2"
+        )
+    if "initial_scale_power" in data["hardware"] and hw["strategy"] not in ("zero2", "zero3"):
+        raise RecipeError(
+            f"{path}: hardware.initial_scale_power is a DeepSpeed setting: it needs strategy zero2 or "
+            f"zero3 (strategy is {hw['strategy']})"
         )
     if hw.get("offload_optimizer") and hw["strategy"] not in ("zero2", "zero3"):
         raise RecipeError(
@@ -777,7 +789,7 @@ def warmup_steps(recipe: Recipe, mixture: MixtureInfo) -> int | None:
     return AUTO_WARMUP_MANY if mixture.n_datasets > AUTO_EPOCHS_THRESHOLD else AUTO_WARMUP_FEW
 
 
-def _deepspeed(stage: int, offload: bool = False) -> dict[str, Any]:
+def _deepspeed(stage: int, offload: bool = False, initial_scale_power: int = DEEPSPEED_INITIAL_SCALE_POWER) -> dict[str, Any]:
     # Axolotl's deepspeed_configs/zero{2,3}_bf16.json, inline so the run folder is self-contained.
     zero: dict[str, Any] = {
         "stage": stage,
@@ -805,7 +817,7 @@ def _deepspeed(stage: int, offload: bool = False) -> dict[str, Any]:
             "enabled": "auto",
             "auto_cast": False,
             "loss_scale": 0,
-            "initial_scale_power": 32,
+            "initial_scale_power": initial_scale_power,  # the study's ds_z2_offload_config.json: 16
             "loss_scale_window": 1000,
             "hysteresis": 2,
             "min_loss_scale": 1,
@@ -897,7 +909,9 @@ def _distributed_block(recipe: Recipe) -> dict[str, Any]:
     out: dict[str, Any] = {}
     strategy = hw["strategy"]
     if strategy in ("zero2", "zero3"):
-        out["deepspeed"] = _deepspeed(int(strategy[-1]), bool(hw.get("offload_optimizer")))
+        out["deepspeed"] = _deepspeed(
+            int(strategy[-1]), bool(hw.get("offload_optimizer")), int(hw["initial_scale_power"])
+        )
     elif strategy == "fsdp2":
         out["fsdp_version"] = 2
         out["fsdp_config"] = _fsdp2(recipe.method)
@@ -949,7 +963,8 @@ def compile_config(
         "num_epochs": num_epochs(recipe, mixture),
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
-        "tf32": gpu,
+        # Axolotl's default `auto` turns TF32 on for Ampere+; `false` leaves PyTorch's default (off)
+        "tf32": bool(hw["tf32"]) and gpu,
         "attn_implementation": attention,
         "gradient_checkpointing": bool(hw["gradient_checkpointing"]),
         "logging_steps": hp.pop("logging_steps", 1),

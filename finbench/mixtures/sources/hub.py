@@ -50,6 +50,8 @@ class HubSource(RowSource):
         out = {"type": "hub", **H.record(self.hub)}
         if not out.get("sha"):
             out["warning"] = "not locked to a commit sha: run `finbench data lock` for a reproducible run"
+        elif out.get("sha_origin") == "public-evidence":
+            out["warning"] = "sha found in public evidence, not yet resolved online: run `finbench data lock`"
         return out
 
     def fingerprint(self) -> dict[str, Any]:

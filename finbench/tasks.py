@@ -131,7 +131,10 @@ def _cache_root() -> Path:
 
 def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
     """Group configs derived from the task folders: finbench, finbench_<kind>, finbench_mc."""
-    infos = discover(tasks_dir).values()
+    from finbench import finben
+
+    found = discover(tasks_dir).values()
+    infos = [t for t in found if not finben.is_finben(t.config)]  # FinBen has groups of its own
     generative = [t for t in infos if t.is_default_variant]
     groups: dict[str, dict] = {}
 
@@ -151,6 +154,7 @@ def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
     mc = [t.name for t in infos if t.output_type == "multiple_choice"]
     if mc:
         group("finbench_mc", mc, ["none"])
+    groups.update(finben.group_configs((t.name, t.config) for t in found))  # finben, finben_<family>
     # Built-in tasks with different metrics: listed together, no pooled aggregate.
     groups["finbench_general"] = {
         "group": "finbench_general",

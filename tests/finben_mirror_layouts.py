@@ -1,0 +1,130 @@
+"""Hub-shaped mirror copies of the FinBen English datasets (FINBENCH_HUB_MIRROR), for tests.
+
+Layout: FinBen's hub repos are parquet uploads, `data/<split>-00000-of-00001.parquet` (the
+`data/` folder is what the stored tree pages show, e.g. HF:TheFinAI/flare-tatqa/tree/main/data,
+HF:ChanceFocus/flare-finarg-ecc-arc/tree/main/data), with a README whose `configs:` name each
+split as the card does (`valid` or `validation`: `datasets` would rename a bare `valid` file to
+`validation`, so the card's split names come from `configs:`). Columns and types are each task's
+`metadata.source.columns` (FINBEN-EVIDENCE.md; TSA's `answer` a float, ConvFinQA's `turn` and
+`dialogue_id` int64, ECTSum's `label` a list of ints, sequence labelling's `label`/`token` lists
+of strings). Every row is written here by the project: no row comes from the real datasets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = {"train": 4, "dev": 3, "test": 3}  # rows per split role for every dataset
+
+# Labels written into the fixture rows (per-row `choices`); where the evidence gives none they are
+# neutral placeholders, since the loader and metrics read the labels from each row.
+CHOICES = {
+    "fpb": ["negative", "neutral", "positive"], "fiqasa": ["negative", "neutral", "positive"],
+    "fomc": ["HAWKISH", "DOVISH", "NEUTRAL"], "finarg_ecc_auc": ["label one", "label two"],
+    "finarg_ecc_arc": ["label one", "label two", "label three"],
+    "multifin_en": ["Finance", "Technology", "Tax & Accounting", "Business & Management",
+                    "Government & Controls", "Industry"],
+    "ma": ["complete", "rumour"], "mlesg": ["Carbon Emissions", "Board", "Pay"],
+    "sc": ["label one", "label two"], "german": ["good", "bad"], "australian": ["good", "bad"],
+    "lendingclub": ["good", "bad"], "ccf": ["no", "yes"], "ccfraud": ["good", "bad"],
+    "polish": ["no", "yes"], "taiwan": ["no", "yes"], "portoseguro": ["no", "yes"],
+    "travelinsurance": ["yes", "no"], "bigdata22": ["Rise", "Fall"], "acl18": ["Rise", "Fall"],
+    "cikm18": ["Rise", "Fall"], "headlines": ["Yes", "No"],
+}
+TAGS = {"finer_ord": ("B-ORG", "I-ORG"), "cd": ("B-CAUSE", "I-CAUSE"), "fnxl": ("B-InterestExpense", "O"),
+        "fsrl": ("B-AGENT", "I-AGENT")}
+
+
+def specs() -> dict[str, dict[str, Any]]:
+    """{dataset: metadata} of every tasks/finben_* folder (the YAML the loader reads)."""
+    out = {}
+    for path in sorted(ROOT.glob("tasks/finben_*/finben_*.yaml")):
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        out[path.parent.name.removeprefix("finben_")] = cfg["metadata"]
+    return out
+
+
+def _value(name: str, col: str, split: str, i: int, n_lines: int = 3) -> Any:
+    """One synthetic cell of column `col` for row i."""
+    tag = f"{name} {split} {i}"
+    if name in CHOICES and col == "choices":
+        return CHOICES[name]
+    if name in CHOICES and col == "gold":
+        return i % len(CHOICES[name])
+    if name in CHOICES and col == "answer":
+        return CHOICES[name][i % len(CHOICES[name])]
+    return {
+        "id": f"{name}{split}{i}",
+        "query": f"Synthetic {tag} prompt. Text: sample {i}\nAnswer:",
+        "text": f"Company{i} Ltd reported line one.\nLine two of {tag}.\nLine three.",
+        "label_type": ("price or not", "price up")[i % 2],
+        "turn": i % 2,
+        "dialogue_id": i // 2,
+    }.get(col, f"{tag} {col}")
+
+
+def _row(name: str, meta: dict, split: str, i: int) -> dict[str, Any]:
+    cols = list(meta["source"]["columns"])
+    if not meta["source"].get("exact_columns", True):
+        cols = list(dict.fromkeys(["id", *cols, "text"]))  # a fuller copy: extra columns are allowed
+    row = {c: _value(name, c, split, i) for c in cols}
+    _special(name, row, i)
+    return row
+
+
+def _special(name: str, row: dict[str, Any], i: int) -> None:
+    """Columns whose shape depends on the task family."""
+    if name == "tsa":
+        row["answer"] = (-0.5, 0.25, 0.0)[i % 3]
+    elif name in ("finqa", "tatqa"):
+        row["answer"] = str(10 + i)
+    elif name == "convfinqa":
+        row["answer"] = str(10 + i)
+        row["query"] = f"Question turn {row['turn']}: add 1 to {{answer0}}" if row["turn"] else f"Question turn 0 of {i}"
+    elif name == "ner":
+        row["text"] = f"Acme Corp hired Jane Doe in Boston {i}"
+        row["label"] = ["B-ORG", "I-ORG", "O", "B-PER", "I-PER", "O", "B-LOC", "O"]
+        row["answer"] = "Acme Corp, ORG\nJane Doe, PER\nBoston, LOC"
+    elif name in TAGS:
+        b, second = TAGS[name]
+        row["token"] = ["Acme", "Corp", "rose", str(i)]
+        row["label"] = [b, second, "O", "O"]
+        row["answer"] = "\n".join(f"{t}:{lab}" for t, lab in zip(row["token"], row["label"], strict=True))
+    elif name == "finred":
+        row["label"] = [f"Acme{i} ; subsidiary ; Beta{i}"]
+        row["answer"] = row["label"][0]
+    elif name == "ectsum":
+        row["label"] = [1, 0, 1]
+        row["answer"] = "Company line one.\nLine three."
+    elif name == "edtsum":
+        row["answer"] = f"Company {i} reports results."
+
+
+def write_repo(root: Path, name: str, meta: dict, sizes: dict[str, Any]) -> Path:
+    """One repo as the hub lays it out: data/<split>-00000-of-00001.parquet + README configs."""
+    hub = meta["source"]["hub"]["path"]
+    folder = root / hub
+    files = []
+    for role, split in meta["source"]["splits"].items():
+        n = int(sizes.get(split, sizes.get(role, SMALL[role])))
+        rows = [_row(name, meta, split, i) for i in range(n)]
+        path = folder / "data" / f"{split}-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_list(rows).to_parquet(str(path))
+        files.append(f"  - split: {split}\n    path: data/{split}-*")
+    card = "configs:\n- config_name: default\n  data_files:\n" + "\n".join(files)
+    (folder / "README.md").write_text(f"---\n{card}\n---\n# mirror test copy of {hub}\n", encoding="utf-8")
+    return folder
+
+
+def build(root: Path, only: list[str] | None = None, sizes: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Every FinBen dataset (or `only` those) under `root`, `sizes[name]` overriding SMALL."""
+    for name, meta in specs().items():
+        if only is None or name in only:
+            write_repo(root, name, meta, (sizes or {}).get(name, {}))
+    return root

@@ -14,7 +14,11 @@ keeps PIXIU's name and a corrected one sits beside it under its own name:
   `unparsed` is the share of answers that named no label (before that fallback).
 
 `score` is the task's leaderboard column metric (the row's `finben_score`, set by the loader
-from the task YAML), so groups can average one metric across tasks.
+from the task YAML), so groups can average one metric across tasks; `score_category` is the value
+the leaderboard puts in its family averages. Both follow The-FinAI/Open-Financial-LLMs-Leaderboard
+`src/leaderboard/read_evals.py` @856625ff: the overall "Average" is the plain mean of every
+task's column value (TSA's RMSE included as it is, MCC as it is), and a family's "Average RM"
+takes each MCC as (MCC + 1) / 2 (the leaderboard's `(score + 100) / 2` on its 0-100 scale).
 """
 
 from __future__ import annotations
@@ -60,12 +64,19 @@ def _score_item(doc: dict, item: Any) -> tuple[str, Any]:
     return (str(doc.get("finben_score") or ""), item)
 
 
+def _scored(doc: dict, item: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """`out` plus `score` and `score_category` (the same item: they differ only in aggregation)."""
+    named = _score_item(doc, item)
+    return dict(out, score=named, score_category=named)
+
+
 def process_classification(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     gold = doc["choices"][doc["gold"]].lower()
     pred = first_choice(results[0], doc["choices"]) or MISSING
     pair = (pred, gold)
-    return {"acc": float(pred == gold), "missing": int(pred == MISSING), "f1": pair, "macro_f1": pair,
-            "micro_f1": pair, "mcc": pair, "score": _score_item(doc, pair)}
+    out = {"acc": float(pred == gold), "missing": int(pred == MISSING), "f1": pair, "macro_f1": pair,
+           "micro_f1": pair, "mcc": pair}
+    return _scored(doc, pair, out)
 
 
 def _process_defaulted(doc: dict, results: Sequence[str], table: tuple[dict, str]) -> dict[str, Any]:
@@ -74,8 +85,9 @@ def _process_defaulted(doc: dict, results: Sequence[str], table: tuple[dict, str
     found = first_choice(results[0], doc["choices"], synonyms)
     pred = found or default
     pair = (pred, gold)
-    return {"acc": float(pred == gold), "missing": int(pred == MISSING), "unparsed": int(found is None),
-            "f1": pair, "macro_f1": pair, "mcc": pair, "score": _score_item(doc, pair)}
+    out = {"acc": float(pred == gold), "missing": int(pred == MISSING), "unparsed": int(found is None),
+           "f1": pair, "macro_f1": pair, "mcc": pair}
+    return _scored(doc, pair, out)
 
 
 def process_stock_movement(doc: dict, results: Sequence[str]) -> dict[str, Any]:
@@ -94,14 +106,15 @@ def _tsa_number(output: str, pattern: re.Pattern) -> float:
 def process_tsa(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     gold = float(doc["answer"])
     faithful = _tsa_number(results[0], TSA_FAITHFUL)
-    return {"rmse": (gold, faithful), "rmse_signed": (gold, _tsa_number(results[0], TSA_SIGNED)),
-            "missing": int(faithful == TSA_MISSING)}
+    out = {"rmse": (gold, faithful), "rmse_signed": (gold, _tsa_number(results[0], TSA_SIGNED)),
+           "missing": int(faithful == TSA_MISSING)}
+    return _scored(doc, (gold, faithful), out)
 
 
 def process_headlines(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     # PIXIU Headlines: prediction 0 when the stripped output is exactly "Yes", else 1; gold index.
     item = (doc["label_type"], int(results[0].strip() != "Yes"), int(doc["gold"]))
-    return {"avg_f1": item, "score": _score_item(doc, item)}
+    return _scored(doc, item, {"avg_f1": item})
 
 
 def ner_labels(entity_string: str, text: str) -> list[str]:
@@ -131,28 +144,28 @@ def ner_labels(entity_string: str, text: str) -> list[str]:
 
 def process_ner(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     item = (ner_labels(results[0], doc["text"]), list(doc["label"]))
-    return {"entity_f1": item, "score": _score_item(doc, item)}
+    return _scored(doc, item, {"entity_f1": item})
 
 
 def process_sequence_labeling(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     item = (list(doc["label"]), results[0], list(doc["token"]), list(doc["finben_tags"]))
-    return {"entity_f1": item, "f1": item, "score": _score_item(doc, item)}
+    return _scored(doc, item, {"entity_f1": item, "f1": item})
 
 
 def process_relation(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     item = (list(doc["label"]), results[0])
-    return {"precision": item, "recall": item, "f1": item, "score": _score_item(doc, item)}
+    return _scored(doc, item, {"precision": item, "recall": item, "f1": item})
 
 
 def process_qa(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     acc = float(results[0].strip() == doc["answer"])
-    return {"acc": acc, "score": _score_item(doc, acc)}
+    return _scored(doc, acc, {"acc": acc})
 
 
 def process_abstractive(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     item = (doc["answer"], results[0])
     out = {m: item for m in ("rouge1", "rouge2", "rougeL", "bert_score_f1")}
-    return dict(out, score=_score_item(doc, item))
+    return _scored(doc, item, out)
 
 
 def extractive_summary(labels: Sequence[Any], text: str) -> str:
@@ -168,7 +181,7 @@ def process_extractive(doc: dict, results: Sequence[str]) -> dict[str, Any]:
     pred = extractive_summary(results[0].split("\n"), doc["text"])
     item = (gold, pred)
     out = {m: item for m in ("rouge1", "rouge2", "rougeL", "bert_score_f1")}
-    return dict(out, score=_score_item(doc, item))
+    return _scored(doc, item, out)
 
 
 # --- aggregations ----------------------------------------------------------------------------------
@@ -380,6 +393,7 @@ SCORE: dict[str, Callable[[Items], float]] = {
     "entity_f1": entity_f1_tokens,
     "relation_f1": relation_f1,
     "rouge1": rouge1,
+    "rmse": rmse,
 }
 ACC_FROM_PAIRS = {"acc"}  # classification rows score `acc` from (pred, gold) pairs
 
@@ -394,3 +408,9 @@ def score(items: Items) -> float:
     if name in ACC_FROM_PAIRS and inner and isinstance(inner[0], tuple):
         return float(sum(p == g for p, g in inner) / len(inner))
     return SCORE[name](inner)
+
+
+def score_category(items: Items) -> float:
+    """The leaderboard's family-average value: `score`, except MCC rescaled to (MCC + 1) / 2."""
+    value = score(items)
+    return (value + 1) / 2 if items and items[0][0] == "mcc" else value

@@ -298,3 +298,17 @@ def test_data_check_compares_counts_on_the_mirror(tmp_path, monkeypatch, capsys)
     assert lines["TheFinAI/flare-fpb@main"].status == "INFO"  # not in this mirror
     assert data_check._approx_ok(7974, "7.97k") and not data_check._approx_ok(7976, "7.97k")
     assert data_check._approx_ok(681, "681") and data_check._approx_ok(2140, "2.1k")
+
+
+def test_leaderboard_averages_score_and_score_category():
+    # read_evals.py @856625ff: family averages take MCC as (MCC + 1) / 2, the overall mean takes it raw
+    doc = {"choices": ["good", "bad"], "gold": 0, "finben_score": "mcc"}
+    outs = [M.process_classification(dict(doc, gold=g), [o]) for g, o in ((0, "good"), (1, "good"), (1, "bad"), (0, "bad"))]
+    raw = M.score([o["score"] for o in outs])
+    assert raw == pytest.approx(matthews_corrcoef(["good", "bad", "bad", "good"], ["good", "good", "bad", "bad"]))
+    assert M.score_category([o["score_category"] for o in outs]) == pytest.approx((raw + 1) / 2)
+    tsa = M.process_tsa({"answer": -0.5, "finben_score": "rmse"}, ["0.5"])
+    assert M.score([tsa["score"]]) == M.rmse([tsa["rmse"]]) == pytest.approx(1.0)  # the column is RMSE
+    groups = T.group_configs()
+    assert groups["finben"]["aggregate_metric_list"][0]["metric"] == "score"
+    assert all(groups[f"finben_{f}"]["aggregate_metric_list"][0]["metric"] == "score_category" for f in FAMILIES)

@@ -73,11 +73,11 @@ def _row(name: str, meta: dict, split: str, i: int) -> dict[str, Any]:
     if not meta["source"].get("exact_columns", True):
         cols = list(dict.fromkeys(["id", *cols, "text"]))  # a fuller copy: extra columns are allowed
     row = {c: _value(name, c, split, i) for c in cols}
-    _special(name, row, i)
+    _special(name, row, i, split)
     return row
 
 
-def _special(name: str, row: dict[str, Any], i: int) -> None:
+def _special(name: str, row: dict[str, Any], i: int, split: str) -> None:
     """Columns whose shape depends on the task family."""
     if name == "tsa":
         row["answer"] = (-0.5, 0.25, 0.0)[i % 3]
@@ -85,9 +85,10 @@ def _special(name: str, row: dict[str, Any], i: int) -> None:
         row["answer"] = str(10 + i)
     elif name == "convfinqa":
         row["answer"] = str(10 + i)
-        row["query"] = f"Question turn {row['turn']}: add 1 to {{answer0}}" if row["turn"] else f"Question turn 0 of {i}"
+        row["query"] = (f"{split} question {i}, turn 1: add 1 to {{answer0}}" if row["turn"]
+                        else f"{split} question {i}, turn 0")
     elif name == "ner":
-        row["text"] = f"Acme Corp hired Jane Doe in Boston {i}"
+        row["text"] = f"Acme Corp hired Jane Doe in Boston {split}{i}"
         row["label"] = ["B-ORG", "I-ORG", "O", "B-PER", "I-PER", "O", "B-LOC", "O"]
         row["answer"] = "Acme Corp, ORG\nJane Doe, PER\nBoston, LOC"
     elif name in TAGS:

@@ -312,3 +312,36 @@ def test_leaderboard_averages_score_and_score_category():
     groups = T.group_configs()
     assert groups["finben"]["aggregate_metric_list"][0]["metric"] == "score"
     assert all(groups[f"finben_{f}"]["aggregate_metric_list"][0]["metric"] == "score_category" for f in FAMILIES)
+
+
+def test_finben_peers_are_like_for_like_with_our_metric_names():
+    from finbench import peers as P
+
+    rows = [r for r in P.load() if r["task"].startswith("finben_")]
+    infos = T.discover()
+    assert len({r["task"] for r in rows}) == 34 and len(rows) == 214
+    for r in rows:
+        info = infos[r["task"]]
+        assert r["split_match"] and r["split"] == info.config["test_split"] == "test"
+        assert r["n"] is None or r["n"] == info.source["rows"]["test"], r
+        metric, filt = r["ours"].split(",")
+        assert filt == "none" and metric in [m["metric"] for m in info.config["metric_list"]], r
+        assert "@a093162a" in r["source"]
+    # the leaderboard's placeholder pair (one F1/MCC pair repeated in every risk column) is left out
+    assert not [r for r in rows if r["model"] in ("GPT4", "ChatGPT", "LLaMA2-70B") and r["task"] == "finben_german"]
+    aus = next(r for r in rows if r["model"] == "GPT4" and r["task"] == "finben_australian")
+    assert aus["value"] == pytest.approx((0.47 + 1) / 2) and aus["ours"] == "score_category,none"
+
+
+def test_transfer_design_pairs_one_training_set_per_family():
+    from finbench.mixtures.design import generate_design
+
+    members = generate_design(ROOT / "mixtures" / "designs" / "finben_transfer.yaml")
+    reps = {"fpb": "ta", "german": "rm", "acl18": "fo", "finqa": "qa", "ner": "ie"}
+    singles = [m for m in members if "+" not in m and "@" not in m]
+    pairs = [m for m in members if "+" in m and "@" not in m]
+    assert sorted(singles) == sorted(reps) and len(pairs) == 10 and len(members) == 5 + 10 + 20
+    for name in reps:
+        (comp,) = members[name]["components"].values()
+        assert comp["task"] == f"finben_{name}" and meta(name)["family"] == reps[name]
+    assert set(members["fpb+german"]["components"]) == {"fpb", "german"}  # no general data in a member

@@ -253,7 +253,7 @@ def finben_lines(mode: str) -> Iterator[Line]:
     """One line per FinBen dataset. FinBen's data lives only on the hub: with raw files set it is
     not checked; on a mirror, a dataset the mirror does not hold is reported, not failed (FinBen
     is optional there; several sets are gated)."""
-    from finbench import finben
+    from finbench import finben_load
     from finbench import tasks as T
 
     for info in T.discover().values():
@@ -271,7 +271,7 @@ def finben_lines(mode: str) -> Iterator[Line]:
         expected = dict(info.source.get("rows") or {})
         try:
             with D.upstream_counts() as sink:
-                finben.load(**dict(info.config.get("metadata") or {}))
+                finben_load.load(**dict(info.config.get("metadata") or {}))
             counts = next(iter(sink.values()), {})
         except Exception as err:  # one broken source must not hide the others
             yield Line("FAIL", ident, info.name, f"cannot load: {_first_line(err)}")

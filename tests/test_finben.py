@@ -16,7 +16,7 @@ from sklearn.metrics import f1_score, matthews_corrcoef, mean_squared_error
 
 from eval_plugins import finben_metrics as M
 from finbench import data as D
-from finbench import finben as FB
+from finbench import finben_load as FB
 from finbench import tasks as T
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from finbench import quiet, settings
+from finbench import finben, quiet, settings
 from finbench.files import did_you_mean
 
 ROOT = settings.ROOT
@@ -56,8 +56,9 @@ class TaskInfo:
 
     @property
     def is_default_variant(self) -> bool:
-        """The generative variant is the default one; other variants carry a suffix (`fpb_mc`)."""
-        return self.output_type == "generate_until" and not self.eval_only
+        """The generative variant is the default one; other variants carry a suffix (`fpb_mc`).
+        FinBen's tasks (`metadata.suite: finben`) are a suite of their own, no folder's default."""
+        return self.output_type == "generate_until" and not self.eval_only and not finben.is_finben(self.config)
 
 
 def _load_yaml_unresolved(path: Path) -> dict[str, Any]:
@@ -131,8 +132,6 @@ def _cache_root() -> Path:
 
 def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
     """Group configs derived from the task folders: finbench, finbench_<kind>, finbench_mc."""
-    from finbench import finben
-
     found = discover(tasks_dir).values()
     infos = [t for t in found if not finben.is_finben(t.config)]  # FinBen has groups of its own
     generative = [t for t in infos if t.is_default_variant]

@@ -1,17 +1,20 @@
 """Hub-shaped mirror copies of the FinBen English datasets (FINBENCH_HUB_MIRROR), for tests.
 
-Layout: FinBen's hub repos are parquet uploads, `data/<split>-00000-of-00001.parquet` (the
-`data/` folder is what the stored tree pages show, e.g. HF:TheFinAI/flare-tatqa/tree/main/data,
-HF:ChanceFocus/flare-finarg-ecc-arc/tree/main/data), with a README whose `configs:` name each
-split as the card does (`valid` or `validation`: `datasets` would rename a bare `valid` file to
-`validation`, so the card's split names come from `configs:`). Columns and types are each task's
-`metadata.source.columns` (FINBEN-EVIDENCE.md; TSA's `answer` a float, ConvFinQA's `turn` and
-`dialogue_id` int64, ECTSum's `label` a list of ints, sequence labelling's `label`/`token` lists
-of strings). Every row is written here by the project: no row comes from the real datasets.
+Layout as the hub serves FinBen's repos (push_to_hub uploads): `data/<split>-00000-of-00001-<hash>
+.parquet` and a README whose only YAML is `dataset_info` (features, and splits with their
+`num_examples`): no `configs:`, no loading script. Seen in stored hub pages, e.g. TheFinAI/
+flare-headlines commit 39e4f9b ("Upload 4 files": README + data/{train,valid,test}-00000-of-00001-
+<hash>.parquet) and ChanceFocus/flare-headlines/tree/main/data. `datasets` reads the split names
+from those file names, so `valid` stays `valid` (a card's `validation` likewise). Columns and types
+are each task's `metadata.source.columns` (FINBEN-EVIDENCE.md; TSA's `answer` a float, ConvFinQA's
+`turn` and `dialogue_id` int64, ECTSum's `label` a list of ints, sequence labelling's
+`label`/`token` lists of strings). Every row is written here by the project: no row comes from the
+real datasets.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +110,23 @@ def _special(name: str, row: dict[str, Any], i: int, split: str) -> None:
 
 
 def write_repo(root: Path, name: str, meta: dict, sizes: dict[str, Any]) -> Path:
-    """One repo as the hub lays it out: data/<split>-00000-of-00001.parquet + README configs."""
+    """One repo as the hub lays it out: data/<split>-00000-of-00001-<hash>.parquet + a README with
+    `dataset_info` (features and split sizes), no `configs:`."""
     hub = meta["source"]["hub"]["path"]
     folder = root / hub
-    files = []
+    features, splits = None, []
     for role, split in meta["source"]["splits"].items():
         n = int(sizes.get(split, sizes.get(role, SMALL[role])))
-        rows = [_row(name, meta, split, i) for i in range(n)]
-        path = folder / "data" / f"{split}-00000-of-00001.parquet"
+        ds = datasets.Dataset.from_list([_row(name, meta, split, i) for i in range(n)])
+        digest = hashlib.sha256(f"{hub}/{split}".encode()).hexdigest()[:16]  # the upload's hash suffix
+        path = folder / "data" / f"{split}-00000-of-00001-{digest}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        datasets.Dataset.from_list(rows).to_parquet(str(path))
-        files.append(f"  - split: {split}\n    path: data/{split}-*")
-    card = "configs:\n- config_name: default\n  data_files:\n" + "\n".join(files)
-    (folder / "README.md").write_text(f"---\n{card}\n---\n# mirror test copy of {hub}\n", encoding="utf-8")
+        ds.to_parquet(str(path))
+        features = features or ds.features
+        splits.append({"name": split, "num_examples": n})
+    info = {"dataset_info": {"features": features._to_yaml_list(), "splits": splits}}
+    card = yaml.safe_dump(info, sort_keys=False)
+    (folder / "README.md").write_text(f"---\n{card}---\n# Dataset Card for mirror test copy of {hub}\n", encoding="utf-8")
     return folder
 
 

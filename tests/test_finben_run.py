@@ -71,6 +71,7 @@ def test_finbench_tasks_lists_every_finben_task(env):
     assert all(f"finben_{n}" in proc.stdout for n in listed) and len(listed) == 34
 
 
+@pytest.mark.slow
 def test_finben_cocktail_builds_from_the_mirror(mirror, monkeypatch, tmp_path):
     from finbench import mixtures as M
     from finbench import tasks as T

@@ -217,8 +217,11 @@ def guard_tasks(mix: Any) -> list[str]:
     Test-only variants (a peer's test split, read from the hub) have their own rows: each is guarded
     on its own, and only when the mixture names it (`contamination.tasks`), as reading it needs the hub.
     """
+    from finbench.finben import is_finben
+
     infos = T.discover()
-    everything = sorted(n for n, info in infos.items() if not info.eval_only)
+    # FinBen tasks (hub only) guard a mixture only when it names them (finben_cocktail does).
+    everything = sorted(n for n, info in infos.items() if not info.eval_only and not is_finben(info.config))
     names = list(mix.contamination.tasks) if mix.contamination.tasks is not None else everything
     by_folder: dict[str, str] = {}
     for n in sorted(names, key=lambda n: (not infos[n].is_default_variant, n)):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import settings
+from finbench.validate import short
 
 Row = dict[str, Any]
 Splits = dict[str, list[Row]]
@@ -177,16 +178,16 @@ def finite_gold(value: Any, where: str) -> Any:
         try:
             number = float(text.replace(",", "").removesuffix("%"))
         except ValueError:
-            raise DataError(f"{where}: exe_ans {value!r} is neither a number nor yes/no") from None
+            raise DataError(f"{where}: exe_ans {short(value)} is neither a number nor yes/no") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         try:
             number = float(value)
         except OverflowError:  # an integer of hundreds of digits
             number = math.inf
     else:
-        raise DataError(f"{where}: exe_ans must be a number or yes/no, got {value!r}")
+        raise DataError(f"{where}: exe_ans must be a number or yes/no, got {short(value)}")
     if not math.isfinite(number):
-        raise DataError(f"{where}: exe_ans {value!r} is not a finite number")
+        raise DataError(f"{where}: exe_ans {short(value)} is not a finite number")
     return value
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from finbench import data as D
+from finbench import validate as V
 from finbench.files import is_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -465,7 +466,9 @@ def validate(data: dict[str, Any], path: Path) -> None:
     for key in ("tasks",):
         values = (data.get("eval") or {}).get(key)
         if values is not None and not all(isinstance(v, str) for v in values):
-            raise RecipeError(f"{path}: eval.{key} must be a list of strings, got {values!r}")
+            raise RecipeError(f"{path}: eval.{key} must be a list of strings, got {V.short(values)}")
+        if values is not None and V.duplicates(values):
+            raise RecipeError(f"{path}: key eval.{key}: {V.duplicates(values)}")
     method = data["method"]
     if method == "full" and "lora" in data:
         raise RecipeError(
@@ -487,6 +490,10 @@ def validate(data: dict[str, Any], path: Path) -> None:
 
 
 def _validate_base_model(value: str, path: Path) -> None:
+    problem = V.path_name(value)  # a name the OS refuses would be an OSError at the first lookup
+    if problem:
+        expected = TOP_LEVEL["base_model"].expected
+        raise RecipeError(f"{path}: key base_model {V.short(value)} {problem}; expected {expected}")
     if value.startswith(BUILTIN_PREFIX):
         name = value[len(BUILTIN_PREFIX) :]
         if name not in BUILTIN_MODELS:

@@ -214,6 +214,7 @@ def stated_number(text: str) -> Number | None:
     12.5%"); the first one that is not a year ("From 2018 to 2019 revenue grew 12.5%" -> 12.5%);
     the first year (when a year is all there is: "2019").
     """
+    text = clip(text)
     found = _candidates(text)
     candidates = [(n, m) for n, m in found if not _is_year(m)] or found
     if not candidates:

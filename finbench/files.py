@@ -28,6 +28,8 @@ def write_atomic(
     """Write `path` via a temp file in the same folder and `os.replace`: readers never see half a file.
 
     `content` is the text/bytes, or a callable that writes to the open handle (streams large files).
+    The file gets `mode`, else what `open` would give it (0666 less the umask: 0644 or 0664), not
+    the 0600 of `mkstemp`, so a shared cluster group can read mixtures, configs and results.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,13 +45,19 @@ def write_atomic(
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, default_mode(0o666) if mode is None else mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return path
+
+
+def default_mode(base: int) -> int:
+    """`base` (0o666 for a file, 0o777 for a folder) less the process umask, as `open`/`mkdir` do."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return base & ~mask
 
 
 def build_dir_atomic(final: Path, build: Callable[[Path], None], marker: str = ".complete") -> Path:
@@ -60,6 +68,7 @@ def build_dir_atomic(final: Path, build: Callable[[Path], None], marker: str = "
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
     try:
+        os.chmod(tmp, default_mode(0o777))  # mkdtemp's 0700 would hide the folder from the group
         build(tmp)
         (tmp / marker).write_text("ok\n")
         if final.exists():

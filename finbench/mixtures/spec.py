@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.files import did_you_mean
 from finbench.mixtures.contamination import Contamination, parse_contamination
 from finbench.mixtures.errors import MAX_FACTOR, MAX_ROWS, MixtureError, err, number, unknown_keys
@@ -218,5 +219,7 @@ def parse_mixture(
     if not isinstance(mname, str) or not mname:
         raise err(where, "name", f"expected a non-empty string, got {mname!r}")
     sizing = {k: c for k, c in every.items() if not c.emit}
-    desc = str(data.get("description", "") or "")
+    desc = data.get("description", "")
+    if V.description(desc):
+        raise err(where, "description", V.description(desc) or "")
     return Mixture(mname, path, seed, comps, cont, float(max_bad), desc, sizing, sampler)

@@ -18,6 +18,7 @@ from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.files import did_you_mean, is_file, name_or_path
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.model import (
@@ -58,9 +59,8 @@ def _str_list(where: str, key: str, value: Any, *, allow_empty: bool = False) ->
         or not all(isinstance(v, str) and v for v in value)
     ):
         raise err(where, key, f"expected a list of names, got {value!r}")
-    if len(set(value)) != len(value):
-        dup = sorted({v for v in value if value.count(v) > 1})
-        raise err(where, key, f"duplicate entries {dup}")
+    if V.duplicates(value):
+        raise err(where, key, V.duplicates(value) or "")
     return list(value)
 
 
@@ -238,6 +238,8 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
         raise err(where, "job", f"expected one of {list(JOBS)}, got {job!r}")
     if not isinstance(data.get("base_eval", False), bool):
         raise err(where, "base_eval", f"expected true or false, got {data['base_eval']!r}")
+    if "description" in data and V.description(data["description"]):
+        raise err(where, "description", V.description(data["description"]) or "")
     if not isinstance(data.get("store", ""), str):
         raise err(where, "store", f"expected a path, got {data['store']!r}")
 

@@ -83,7 +83,7 @@ def read_csv(path: Path, delimiter: str = ",", required: Sequence[str] = ()) -> 
             missing = [col for col in required if col not in (reader.fieldnames or [])]
             if missing:
                 raise DataError(
-                    f"{path}: missing column(s) {missing}; found {reader.fieldnames}, expected {list(required)}"
+                    f"{path}: missing column(s) {short(missing, 120)}; found {short(reader.fieldnames, 100)}"
                 )
             return list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:

@@ -437,18 +437,18 @@ def _check_block(
         )
         if not ok:
             raise RecipeError(
-                f"{path}: key {_qual(where, key)} is {_type_name(value)} {value!r}; "
+                f"{path}: key {_qual(where, key)} is {_type_name(value)} {V.short(value)}; "
                 f"expected {spec.expected}"
             )
         if spec.choices is not None and value not in spec.choices:
             raise RecipeError(
-                f"{path}: key {_qual(where, key)} is {value!r}; expected {spec.expected}"
+                f"{path}: key {_qual(where, key)} is {V.short(value)}; expected {spec.expected}"
                 f"{_did_you_mean(str(value), spec.choices)}"
             )
         if spec.check is not None:
             problem = spec.check(value)
             if problem:
-                raise RecipeError(f"{path}: key {_qual(where, key)} is {value!r}: {problem}")
+                raise RecipeError(f"{path}: key {_qual(where, key)} is {V.short(value)}: {problem}")
     missing = [k for k, spec in schema.items() if spec.required and k not in block]
     if missing:
         raise RecipeError(f"{path}: missing required key(s) {', '.join(missing)} at {where}")

@@ -34,9 +34,13 @@ def short(value: Any, limit: int = MAX_SHOWN) -> str:
 
 
 def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
-    """The message on one line of at most `limit` characters (the rest: the log, with -v)."""
+    """The message on one line of at most `limit` characters: its start (the file, the key) and its
+    end (what was expected); `finbench -v` shows the whole message and where it came from."""
     flat = " ".join(str(message).split())
-    return flat if len(flat) <= limit else f"{flat[: limit - 25]}... (run with -v for more)"
+    if len(flat) <= limit:
+        return flat
+    tail = limit // 3  # the end says what was expected: keep it
+    return f"{flat[: limit - tail - 22]} ... {flat[-tail:]} (-v: the whole)"
 
 
 def duplicates(values: Sequence[Any]) -> str | None:
@@ -56,12 +60,8 @@ def duplicates(values: Sequence[Any]) -> str | None:
 def description(value: Any) -> str | None:
     """A file's `description:`: a string (leave it out for none)."""
     if not isinstance(value, str):
-        return f"expected a string, got {type_name(value)} {short(value)}"
+        return f"expected a string, got {short(value)}"
     return None
-
-
-def type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
 
 
 def path_name(value: str) -> str | None:
@@ -81,7 +81,7 @@ def path_name(value: str) -> str | None:
 def hub_repo(value: Any) -> str | None:
     """A hub dataset id, `name` or `org/name` (huggingface_hub's own rule: no `..`, no leading `/`)."""
     if not isinstance(value, str):
-        return f"expected a hub dataset id org/name, got {type_name(value)} {short(value)}"
+        return f"expected a hub dataset id org/name, got {short(value)}"
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -103,7 +103,7 @@ def hub_revision(value: Any) -> str | None:
 def hub_split(value: Any) -> str | None:
     """A split name such as train, validation or train[:10%]."""
     if not isinstance(value, str) or not _SPLIT.match(value):
-        return f"expected a split name such as train or test, got {type_name(value)} {short(value)}"
+        return f"expected a split name such as train or test, got {short(value)}"
     return None
 
 

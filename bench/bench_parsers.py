@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scaling-out", type=Path, default=SCALING_OUT)
     ap.add_argument("--sizes-kb", type=int, nargs="+", default=list(SIZES_KB))
     ap.add_argument("--no-scaling", action="store_true", help="agreement only")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a parser's time per KB grows")
     args = ap.parse_args(argv)
     records = load(args.gold)
     result = agreement(records)
@@ -239,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     table = scaling(tuple(args.sizes_kb))
     flat = print_scaling(table)
+    print("time per KB flat up to 1 MB: " + ("yes" if flat else "NO (see GROWS)"))
     write_atomic(args.scaling_out, json.dumps(table, indent=2) + "\n")
-    return 0 if flat else 1
+    return 0 if flat or not args.check else 1
 
 
 if __name__ == "__main__":

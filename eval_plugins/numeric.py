@@ -50,13 +50,14 @@ MISSING = "[missing]"
 DEFAULT_REL_TOL = 0.01
 METRICS = ("score", "exact_match", "tolerant_match", "missing_rate")
 
-# Each optional prefix (sign, currency, parenthesis) takes the whitespace after it, and a digit
-# must follow (the lookahead): a match never starts on, or is empty inside, a run of whitespace,
-# so finding every number is linear in the text (issue 21: the old pattern matched the empty
-# string at every position and rescanned each whitespace run from every position in it).
+# Every part of the pattern is optional, so it matches (often nothing) at every position; inside a
+# run of whitespace each of those matches rescanned the rest of the run: quadratic (issue 21). A
+# match may start on whitespace only where a run begins (the lookahead), where it takes the whole
+# run as before; the positions inside a run, which a match from its start has already covered,
+# are skipped at once. The numbers found are unchanged.
 _NUM = (
-    r"(?:(?P<neg>[-\u2212\u2013])\s*)?(?:(?P<cur>[$\u20ac\u00a3])\s*)?(?:(?P<open>\()\s*)?"
-    r"(?:(?P<neg2>[-\u2212])\s*)?(?:(?P<cur2>[$\u20ac\u00a3])\s*)?(?=\.?\d)"
+    r"(?!(?<=\s)\s)(?P<neg>[-\u2212\u2013])?\s*(?P<cur>[$\u20ac\u00a3])?\s*(?P<open>\()?\s*(?P<neg2>[-\u2212])?\s*"
+    r"(?P<cur2>[$\u20ac\u00a3])?\s*"
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?P<frac>\.\d+)?(?![\d.]\d)"
     r"(?:(?<=\d)[eE](?P<exp>[-+]?\d{1,6})(?![\d.]))?"
     r"\s*(?P<close>\))?\s*(?P<pct>%|percent\b|per cent\b|pct\b)?"
@@ -146,7 +147,7 @@ _GLUED_AFTER = re.compile(r"[-/\u2013]\d")
 _OPERAND_OPEN = re.compile(r"\b(?:from|between|than|versus|vs\.?)\s*[$\u20ac\u00a3]?\s*$", re.I)
 _OPERAND_CLOSE = re.compile(r"\b(?:to|and)\s*[$\u20ac\u00a3]?\s*$", re.I)
 _OPENER = re.compile(r"\b(?:from|between)\b", re.I)
-_OPENER_AT_END = re.compile(r"(?<!\w)(?:from|between)$", re.I)  # glued to what follows: "from5"
+_OPENER_AT_END = re.compile(r"(?<!\w)(?:from|between)\Z", re.I)  # glued to what follows: "from5"
 _SENTENCE_BREAK = re.compile(r"[.;:\n]")
 MAX_PROGRAM_TRIES = 64  # prefixes of a program answer tried, longest first
 _NEW_QUESTION = re.compile(r"\s*(?:question|q)\s*[:.]", re.I)

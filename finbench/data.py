@@ -140,7 +140,9 @@ def read_yaml(path: Path, error: type[Exception] = DataError, *, mapping: bool =
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise error(f"{path}: missing") from err
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:  # strerror alone: the message names the path once, not twice
+        raise error(f"{path}: cannot read as YAML: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
         raise error(f"{path}: cannot read as YAML: {err}") from err
     try:
         data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)

@@ -118,8 +118,8 @@ def _registry_check(what: str, names: Any) -> Any:
         known = names()
         if known is None or value in known:
             return None
-        shown = ", ".join(sorted(known))
-        return f"not a known {what}.{_did_you_mean(str(value), sorted(known))} Known: {shown}"
+        hint = _did_you_mean(str(value), sorted(known))
+        return f"not a known {what}.{hint or ' Known: ' + V.listing(sorted(known))}"
 
     return check
 
@@ -428,7 +428,8 @@ def _check_block(
                 elif str(key) in axolotl_schema_keys():
                     hint = " It is an Axolotl key: put it under `axolotl:`."
             raise RecipeError(
-                f"{path}: unknown key {key!r} at {where}.{hint} Allowed: {', '.join(schema)}"
+                f"{path}: unknown key {V.short(key)} at {where}.{hint}"
+                + ("" if hint else f" Allowed: {', '.join(schema)}")  # a did-you-mean is enough
             )
         spec = schema[key]
         # bool is an int in Python: an int field must not take true/false, and vice versa.

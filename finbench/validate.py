@@ -43,6 +43,12 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
     return f"{flat[: limit - tail - 22]} ... {flat[-tail:]} (-v: the whole)"
 
 
+def listing(names: Sequence[str], limit: int = 8) -> str:
+    """The first `limit` names, and how many there are in all when that is more."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
 def duplicates(values: Sequence[Any]) -> str | None:
     """Repeated entries of a list (task names, file names, mixtures): each may appear once."""
     seen: set[Any] = set()

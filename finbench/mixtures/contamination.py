@@ -67,6 +67,8 @@ def parse_contamination(where: str, craw: Any, known: Collection[str]) -> Contam
     if tasks != "all":
         if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
             raise err(where, "contamination.tasks", f"expected 'all' or a list of tasks, got {V.short(tasks)}")
+        if V.duplicates(tasks):
+            raise err(where, "contamination.tasks", V.duplicates(tasks) or "")
         for t in tasks:
             if t not in known:
                 raise err(where, "contamination.tasks", f"unknown finbench task {V.short(t)}")

@@ -156,8 +156,8 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     if extra:
         hint = "".join(did_you_mean(x, DESIGN_KEYS) for x in extra)
         raise err(where, ", ".join(extra), f"unknown key(s); expected {', '.join(DESIGN_KEYS)}.{hint}")
-    if not isinstance(d.get("base"), str):
-        raise err(where, "base", "expected the path of the full mixture, relative to this file")
+    if not isinstance(d.get("base"), str) or V.path_name(d["base"]):
+        raise err(where, "base", f"expected the path of the full mixture, relative to this file, got {V.short(d.get('base'))}")
     base_path = (path.parent / d["base"]).resolve()
     base = read_yaml(base_path)
     base_mix = parse_mixture(base, name=base_path.stem, path=base_path)  # validates the base

@@ -17,7 +17,6 @@ from finbench import recipes as R
 from finbench import sweep as SW
 from finbench import validate as V
 from finbench.files import write_atomic
-from finbench.mixtures.build import timings_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"
@@ -227,6 +226,8 @@ def small_mixture(tmp_path, monkeypatch) -> Path:
 
 def test_a_rebuild_is_byte_identical_and_timings_sit_beside_the_manifest(small_mixture, tmp_path) -> None:
     first = M.build(M.load_mixture(str(small_mixture)), tmp_path / "out", progress=False)
+    from finbench.mixtures.build import timings_path
+
     manifest, jsonl = first.manifest.read_bytes(), first.jsonl.read_bytes()
     assert "build_seconds" not in json.loads(manifest) and "timings_s" not in json.loads(manifest)
     timings = json.loads(timings_path(first.manifest).read_text())

@@ -532,7 +532,7 @@ def check_references(recipe: Recipe) -> list[str]:
         if unknown:
             name, hint = next(iter(unknown.items()))
             raise RecipeError(
-                f"{path}: key eval.tasks: {name!r} is not an lm-eval task, group or tag (neither "
+                f"{path}: key eval.tasks: {V.short(name)} is not an lm-eval task, group or tag (neither "
                 f"one of ours in {T.TASKS_DIR} nor an lm-eval built-in).{hint}"
             )
     targets = list((data.get("lora") or {}).get("lora_target_modules") or [])

@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"config fuzz (seed {args.seed}): {tally.summary()} in {time.time() - start:.0f} s")
     for line in tally.nofile[:20]:
         print(f"  error names no file: {line}")
-    for line in tally.long_messages[:20]:
+    for line in sorted(tally.long_messages, key=lambda x: -int(x.split(" ", 1)[0]))[:20]:  # longest first
         print(f"  long message: {line}")
     for line in tally.bugs:
         print(f"  BUG: {line.splitlines()[0]}")

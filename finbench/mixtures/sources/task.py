@@ -56,7 +56,8 @@ class TaskSource:
             raise err(
                 ctx.where,
                 key,
-                f"unknown finbench task {V.short(value)}.{did_you_mean(value, known)} Known: {', '.join(known)}",
+                f"unknown finbench task {V.short(value)}."
+                f"{did_you_mean(value, known) or ' Known: ' + V.listing(known, 20)}",
             )
         return value
 

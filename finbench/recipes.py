@@ -547,10 +547,10 @@ def check_references(recipe: Recipe) -> list[str]:
             leaves = sorted({m.rsplit(".", 1)[-1] for m in modules})
             for target in targets:
                 if not any(m == target or m.endswith("." + target) for m in modules):
+                    hint = _did_you_mean(str(target), leaves)
                     raise RecipeError(
-                        f"{path}: key lora.lora_target_modules: {target!r} names no module of "
-                        f"{data['base_model']!r}.{_did_you_mean(str(target), leaves)} "
-                        f"Module names: {', '.join(leaves)}"
+                        f"{path}: key lora.lora_target_modules: {V.short(target)} names no module of "
+                        f"{V.short(data['base_model'])}.{hint or ' Module names: ' + V.listing(leaves, 20)}"
                     )
     return warnings
 

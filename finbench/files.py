@@ -1,6 +1,7 @@
 """File helpers every module shares: atomic writes, content digests, did-you-mean, name-or-path.
 
-Nothing here imports the rest of the package, so any module can use it without an import circle.
+Nothing here imports the rest of the package (but finbench.validate, which imports nothing), so
+any module can use it without an import circle.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
+
+from finbench.validate import listing, short
 
 
 def write_atomic(
@@ -131,11 +134,12 @@ def name_or_path(
     path = Path(text).expanduser()
     if path.suffix in suffixes or os.sep in text:
         if not is_file(path):
-            raise error(f"{path}: {what} file not found")
+            shown = str(path) if len(str(path)) <= 120 else short(str(path), 120)
+            raise error(f"{shown}: {what} file not found")
         return path.resolve()
     if text not in known:
-        shown = ", ".join(sorted(known)[:20]) + (" ..." if len(known) > 20 else "")
+        hint = did_you_mean(text, known)
         raise error(
-            f"unknown {what} {text!r} (looked in {where}).{did_you_mean(text, known)} Known: {shown or 'none'}"
+            f"unknown {what} {short(text)} (looked in {where}).{hint or ' Known: ' + (listing(sorted(known)) or 'none')}"
         )
     return known[text]

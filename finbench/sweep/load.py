@@ -112,7 +112,7 @@ def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
     splits = _str_list(where, "eval.splits", ev.get("splits", list(SPLITS)))
     bad = [s for s in splits if s not in SPLITS]
     if bad:
-        raise err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
+        raise err(where, "eval.splits", f"{V.short(bad)}: expected a subset of {list(SPLITS)}")
     limit = ev.get("limit")
     if isinstance(limit, dict):  # per split: {dev: 60, test: 300}
         unknown = [sp for sp in limit if sp not in splits]

@@ -392,8 +392,8 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
         close = difflib.get_close_matches(text, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise RecipeError(
-            f"unknown recipe {text!r} (looked in {RECIPES_DIR}).{hint} "
-            f"Known: {', '.join(known) or 'none'}"
+            f"unknown recipe {V.short(text)} (looked in {RECIPES_DIR}).{hint} "
+            f"Known: {V.listing(list(known), 12) or 'none'}"
         )
     return known[text]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from finbench import data as D
 from finbench import quiet, settings
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.data import DataError
 from finbench.tasks import UnknownTaskError
 
@@ -262,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Expected user errors: one clear line, no traceback (use -v to see where it came from).
         if args.verbose:
             raise
-        print(f"finbench: error: {err}", file=sys.stderr)
+        print(f"finbench: error: {V.one_line(str(err))}", file=sys.stderr)  # the whole of it: -v
         return 2
     except BrokenPipeError:
         return 0

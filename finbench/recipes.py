@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from finbench import data as D
+from finbench import validate as V
 from finbench.files import is_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +118,8 @@ def _registry_check(what: str, names: Any) -> Any:
         known = names()
         if known is None or value in known:
             return None
-        shown = ", ".join(sorted(known))
-        return f"not a known {what}.{_did_you_mean(str(value), sorted(known))} Known: {shown}"
+        hint = _did_you_mean(str(value), sorted(known))
+        return f"not a known {what}.{hint or ' Known: ' + V.listing(sorted(known))}"
 
     return check
 
@@ -396,8 +397,8 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
         close = difflib.get_close_matches(text, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise RecipeError(
-            f"unknown recipe {text!r} (looked in {RECIPES_DIR}).{hint} "
-            f"Known: {', '.join(known) or 'none'}"
+            f"unknown recipe {V.short(text)} (looked in {RECIPES_DIR}).{hint} "
+            f"Known: {V.listing(list(known), 12) or 'none'}"
         )
     return known[text]
 
@@ -432,7 +433,8 @@ def _check_block(
                 elif str(key) in axolotl_schema_keys():
                     hint = " It is an Axolotl key: put it under `axolotl:`."
             raise RecipeError(
-                f"{path}: unknown key {key!r} at {where}.{hint} Allowed: {', '.join(schema)}"
+                f"{path}: unknown key {V.short(key)} at {where}.{hint}"
+                + ("" if hint else f" Allowed: {', '.join(schema)}")  # a did-you-mean is enough
             )
         spec = schema[key]
         # bool is an int in Python: an int field must not take true/false, and vice versa.
@@ -441,18 +443,18 @@ def _check_block(
         )
         if not ok:
             raise RecipeError(
-                f"{path}: key {_qual(where, key)} is {_type_name(value)} {value!r}; "
+                f"{path}: key {_qual(where, key)} is {_type_name(value)} {V.short(value)}; "
                 f"expected {spec.expected}"
             )
         if spec.choices is not None and value not in spec.choices:
             raise RecipeError(
-                f"{path}: key {_qual(where, key)} is {value!r}; expected {spec.expected}"
+                f"{path}: key {_qual(where, key)} is {V.short(value)}; expected {spec.expected}"
                 f"{_did_you_mean(str(value), spec.choices)}"
             )
         if spec.check is not None:
             problem = spec.check(value)
             if problem:
-                raise RecipeError(f"{path}: key {_qual(where, key)} is {value!r}: {problem}")
+                raise RecipeError(f"{path}: key {_qual(where, key)} is {V.short(value)}: {problem}")
     missing = [k for k, spec in schema.items() if spec.required and k not in block]
     if missing:
         raise RecipeError(f"{path}: missing required key(s) {', '.join(missing)} at {where}")
@@ -470,7 +472,9 @@ def validate(data: dict[str, Any], path: Path) -> None:
     for key in ("tasks",):
         values = (data.get("eval") or {}).get(key)
         if values is not None and not all(isinstance(v, str) for v in values):
-            raise RecipeError(f"{path}: eval.{key} must be a list of strings, got {values!r}")
+            raise RecipeError(f"{path}: eval.{key} must be a list of strings, got {V.short(values)}")
+        if values is not None and V.duplicates(values):
+            raise RecipeError(f"{path}: key eval.{key}: {V.duplicates(values)}")
     method = data["method"]
     if method == "full" and "lora" in data:
         raise RecipeError(
@@ -492,6 +496,10 @@ def validate(data: dict[str, Any], path: Path) -> None:
 
 
 def _validate_base_model(value: str, path: Path) -> None:
+    problem = V.path_name(value)  # a name the OS refuses would be an OSError at the first lookup
+    if problem:
+        expected = TOP_LEVEL["base_model"].expected
+        raise RecipeError(f"{path}: key base_model {V.short(value)} {problem}; expected {expected}")
     if value.startswith(BUILTIN_PREFIX):
         name = value[len(BUILTIN_PREFIX) :]
         if name not in BUILTIN_MODELS:
@@ -529,7 +537,7 @@ def check_references(recipe: Recipe) -> list[str]:
         if unknown:
             name, hint = next(iter(unknown.items()))
             raise RecipeError(
-                f"{path}: key eval.tasks: {name!r} is not an lm-eval task, group or tag (neither "
+                f"{path}: key eval.tasks: {V.short(name)} is not an lm-eval task, group or tag (neither "
                 f"one of ours in {T.TASKS_DIR} nor an lm-eval built-in).{hint}"
             )
     targets = list((data.get("lora") or {}).get("lora_target_modules") or [])
@@ -544,10 +552,10 @@ def check_references(recipe: Recipe) -> list[str]:
             leaves = sorted({m.rsplit(".", 1)[-1] for m in modules})
             for target in targets:
                 if not any(m == target or m.endswith("." + target) for m in modules):
+                    hint = _did_you_mean(str(target), leaves)
                     raise RecipeError(
-                        f"{path}: key lora.lora_target_modules: {target!r} names no module of "
-                        f"{data['base_model']!r}.{_did_you_mean(str(target), leaves)} "
-                        f"Module names: {', '.join(leaves)}"
+                        f"{path}: key lora.lora_target_modules: {V.short(target)} names no module of "
+                        f"{V.short(data['base_model'])}.{hint or ' Module names: ' + V.listing(leaves, 20)}"
                     )
     return warnings
 

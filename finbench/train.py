@@ -48,6 +48,7 @@ from typing import Any
 from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
+from finbench import validate as V
 from finbench.files import is_file, write_atomic
 from finbench.settings import runs_dir
 
@@ -90,14 +91,14 @@ def check_mixture(recipe: R.Recipe) -> Any:
     if ref.endswith(".jsonl"):
         path = _relative_to_recipe(recipe, ref)
         if not is_file(path):
-            raise R.RecipeError(f"{recipe.path}: mixture {ref!r}: no such file ({path})")
+            raise R.RecipeError(f"{recipe.path}: mixture {V.short(ref)}: no such file ({V.short(str(path))})")
         return path
     if ref.endswith((".yaml", ".yml")):
         ref = str(_relative_to_recipe(recipe, ref))
     try:
         mix = M.load_mixture(ref)
     except M.MixtureError as err:
-        raise R.RecipeError(f"{recipe.path}: mixture {recipe.data['mixture']!r}: {err}") from err
+        raise R.RecipeError(f"{recipe.path}: mixture {V.short(recipe.data['mixture'])}: {err}") from err
     seed = recipe.data.get("mixture_seed")  # a sweep's `data_seed: run`: rows drawn with the run seed
     return mix if seed is None else dataclasses.replace(mix, seed=seed)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from finbench import data as D
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.mixtures.errors import MixtureError, err, number, unknown_keys
 
 CONTAMINATION_MODES = ("fail", "drop", "allow")
@@ -60,15 +61,17 @@ def parse_contamination(where: str, craw: Any, known: Collection[str]) -> Contam
     cont = Contamination(mode=craw.get("mode", "fail"))
     if cont.mode not in CONTAMINATION_MODES:
         raise err(
-            where, "contamination.mode", f"expected one of {list(CONTAMINATION_MODES)}, got {cont.mode!r}"
+            where, "contamination.mode", f"expected one of {list(CONTAMINATION_MODES)}, got {V.short(cont.mode)}"
         )
     tasks = craw.get("tasks", "all")
     if tasks != "all":
         if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
-            raise err(where, "contamination.tasks", f"expected 'all' or a list of tasks, got {tasks!r}")
+            raise err(where, "contamination.tasks", f"expected 'all' or a list of tasks, got {V.short(tasks)}")
+        if V.duplicates(tasks):
+            raise err(where, "contamination.tasks", V.duplicates(tasks) or "")
         for t in tasks:
             if t not in known:
-                raise err(where, "contamination.tasks", f"unknown finbench task {t!r}")
+                raise err(where, "contamination.tasks", f"unknown finbench task {V.short(t)}")
         cont.tasks = tuple(tasks)
 
     def whole(key: str, default: int, upper: int) -> int:
@@ -275,7 +278,7 @@ def load_eval_items(
                     )
         except (D.DataError, T.UnknownTaskError, FileNotFoundError) as exc:
             raise MixtureError(
-                f"{where}: contamination.tasks: cannot load eval items of task {name!r}: {exc}"
+                f"{where}: contamination.tasks: cannot load eval items of task {V.short(name)}: {exc}"
             ) from exc
     return items
 

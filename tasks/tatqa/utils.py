@@ -39,6 +39,7 @@ from lm_eval.api.filter import Filter
 
 from eval_plugins import numeric as N
 from finbench import data as D
+from finbench.validate import short
 
 log = logging.getLogger(__name__)
 FOLDER = "tatqa"
@@ -73,8 +74,35 @@ def render_paragraphs(paragraphs: Any, where: str) -> str:
     for i, p in enumerate(paragraphs):
         if not isinstance(p, dict) or not isinstance(p.get("text"), str):
             raise D.DataError(f"{where}: paragraphs[{i}] must be an object with a string 'text'")
-    ordered = sorted(paragraphs, key=lambda p: int(p.get("order") or 0))
+    orders = [_order(p.get("order"), f"{where} paragraphs[{i}]") for i, p in enumerate(paragraphs)]
+    ordered = [p for _, p in sorted(zip(orders, paragraphs, strict=True), key=lambda op: op[0])]
     return "\n".join(p["text"].strip() for p in ordered if p["text"].strip())
+
+
+def _order(value: Any, where: str) -> int:
+    """A paragraph's or question's `order`: a whole number (absent or null: 0)."""
+    if value is None or value == "":
+        return 0
+    try:
+        if isinstance(value, bool) or not float(value).is_integer():
+            raise ValueError
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise D.DataError(f"{where}: 'order' must be a whole number, got {short(value)}") from None
+
+
+def _finite(answer: Any, where: str) -> Any:
+    """An arithmetic or count answer that reads as a number must be finite (JSON `Infinity`,
+    `NaN`, 1e400 or "1e400" have no answer a model could write, and broke `format_value`)."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return answer  # a few arithmetic answers are strings; kept as written
+    except OverflowError:  # an integer of hundreds of digits
+        value = math.inf
+    if not math.isfinite(value):
+        raise D.DataError(f"{where}: answer {short(answer)} is not a finite number")
+    return answer
 
 
 def format_value(value: float) -> str:
@@ -89,6 +117,8 @@ def gold_answers(q: dict, where: str) -> list[str]:
         if not isinstance(answer, list) or not answer or not all(isinstance(a, str) for a in answer):
             raise D.DataError(f"{where}: a {kind} answer must be a non-empty list of strings, got {answer!r}")
         return list(answer)
+    if kind in ("count", "arithmetic") and not isinstance(answer, bool):
+        _finite(answer, where)
     if kind == "count":
         try:
             return [str(int(answer))]
@@ -121,7 +151,7 @@ def row_from_question(q: Any, context: str, where: str) -> D.Row:
     for key in ("uid", "question", "answer", "answer_type", "scale"):
         if key not in q:
             raise D.DataError(f"{where}: missing key {key!r}")
-    where = f"{where} (uid {q['uid']!r})"
+    where = f"{where} (uid {short(q['uid'])})"
     if q["answer_type"] not in ANSWER_TYPES:
         raise D.DataError(f"{where}: answer_type {q['answer_type']!r} is not one of {list(ANSWER_TYPES)}")
     if q["scale"] not in SCALES:
@@ -159,7 +189,9 @@ def read_records(records: Any, where: str) -> list[D.Row]:
         questions = D.require(ctx, "questions", here)
         if not isinstance(questions, list):
             raise D.DataError(f"{here}: 'questions' must be a list")
-        ordered = sorted(questions, key=lambda q: int(q.get("order") or 0) if isinstance(q, dict) else 0)
+        orders = [_order(q.get("order"), f"{here} questions[{j}]") if isinstance(q, dict) else 0
+                  for j, q in enumerate(questions)]
+        ordered = [q for _, q in sorted(zip(orders, questions, strict=True), key=lambda oq: oq[0])]
         rows += [row_from_question(q, context, f"{here} questions[{j}]") for j, q in enumerate(ordered)]
     return rows
 

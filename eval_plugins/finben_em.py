@@ -14,6 +14,9 @@ exe_ans as formatted by the loader); writing any one of them exactly counts. Fin
 its dataset's `answer` field, one string; its formatting of exe_ans is not reproduced here (not
 verifiable offline), so compare with FinBen's numbers as "strict string match", not bit for bit.
 The tolerant/strict filters keep eval_plugins.numeric's scoring unchanged.
+
+Bounded work (issue 21): one strip and one string comparison per gold, linear in the output, so
+unlike the parsers it needs no read cap (`make bench` times it with them).
 """
 
 from __future__ import annotations

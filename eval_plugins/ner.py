@@ -12,11 +12,13 @@ tokens: it is counted as a false positive by appending one extra token (gold O, 
 to both sequences, so hallucinated entities cost precision instead of vanishing.
 Parsing modes: strict takes only lines that are exactly `entity, type` with a known type word;
 tolerant also accepts bullets, numbering, quotes, case, other separators (`-`, `:`, `(type)`),
-type synonyms (ORG, company, ...) and ignores lines without a type; duplicates are merged.
+type synonyms (ORG, company, ...) and ignores lines without a type. Lines are never merged: a
+repeated line is an unplaced false positive (see `map_to_tags`).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from lm_eval.api.filter import Filter
 
+from eval_plugins.parsers import clip
 from finbench import data as D
 
 log = logging.getLogger(__name__)
@@ -111,55 +114,50 @@ def has_entity(sentence: Sentence) -> bool:
     return any(t != "O" for t in scored_tags(sentence["tags"]))
 
 
-def sentence_splits(
-    root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1
+ENTITY_SENTENCES = "sentences with a PER/ORG/LOC entity"
+# tner/fin main holds the upstream CoNLL files (public code downloads them from
+# https://huggingface.co/datasets/tner/fin/resolve/main/dataset/FIN5.txt and .../FIN3.txt);
+# its card: train/validation from FIN5, test FIN3. Reading the same files as the raw folder
+# gives the same sentences, ids and splits from either source.
+HUB_FILES = ("dataset/FIN5.txt", "dataset/FIN3.txt")
+
+
+def split_sentences(
+    fin5: Path, fin3: Path | None, test_fraction: float = 0.2, dev_fraction: float = 0.1
 ) -> dict[str, list[Sentence]]:
     """Sentences with at least one PER/ORG/LOC entity (as FinGPT: 511 of FIN5's 1,164), split.
 
-    FIN3.txt (the published test file) is used as test when it is present; otherwise a seeded
+    FIN3 (the published test file) is the test split when given; otherwise a seeded
     `test_fraction` of FIN5 is held out. dev is a seeded `dev_fraction` of the remaining FIN5.
     """
-    train = [s for s in read_conll(D.raw_file(root, "finner_sec", "FIN5.txt")) if has_entity(s)]
-    fin3 = root / "finner_sec" / "FIN3.txt"
-    if fin3.is_file():
+    train = [s for s in read_conll(fin5) if has_entity(s)]
+    D.require_rows(train, fin5, ENTITY_SENTENCES)
+    if fin3 is not None:
         test = [s for s in read_conll(fin3) if has_entity(s)]
+        D.require_rows(test, fin3, ENTITY_SENTENCES)
     else:
         train, test = D.seeded_split(train, test_fraction, seed=42)
     train, dev = D.seeded_split(train, dev_fraction, seed=42)
     return {"train": train, "dev": dev, "test": test}
 
 
-TNER_LABELS = ("O", "B-PER", "B-LOC", "B-ORG", "B-MISC", "I-PER", "I-LOC", "I-ORG", "I-MISC")
+def sentence_splits(
+    root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1
+) -> dict[str, list[Sentence]]:
+    """The raw folder `finner_sec/`: FIN5.txt (+ FIN3.txt when present). `read_raw` of ner and ner_cls."""
+    fin3 = root / "finner_sec" / "FIN3.txt"
+    fin5 = D.raw_file(root, "finner_sec", "FIN5.txt")
+    return split_sentences(fin5, fin3 if fin3.is_file() else None, test_fraction, dev_fraction)
 
 
-def hub_sentence_splits(path: str, revision: str) -> dict[str, list[Sentence]]:
-    """The same sentences from the hub (tner/fin: FIN5 as train+validation, FIN3 as test)."""
+def hub_sentence_splits(
+    path: str, revision: str, test_fraction: float = 0.2, dev_fraction: float = 0.1
+) -> dict[str, list[Sentence]]:
+    """The same files from the hub (`tner/fin` main, or its mirror folder). `read_hub` of both tasks."""
     from finbench import hub
 
-    out = {}
-    for split, hub_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
-        # The parquet branch (unconfirmed) holds one config folder: no data_dir needed.
-        ds = hub.load_dataset(path, revision=revision, split=hub_split)
-        hub.require_columns(ds, ("tokens", "tags"), f"hub {path}@{revision} {hub_split}")
-        rows = []
-        for i, rec in enumerate(ds):
-            try:
-                tags = [TNER_LABELS[t] if isinstance(t, int) else str(t) for t in rec["tags"]]
-            except (KeyError, IndexError) as err:
-                raise D.DataError(
-                    f"hub {path} {hub_split}[{i}]: expected 'tags' as ids into {TNER_LABELS}"
-                ) from err
-            io = ["O" if t == "O" else "I-" + t[2:] for t in tags]
-            rows.append(
-                {
-                    "id": f"{hub_split}-{i:04d}",
-                    "tokens": list(rec["tokens"]),
-                    "tags": io,
-                    "file": hub_split,
-                }
-            )
-        out[split] = [s for s in rows if has_entity(s)]
-    return out
+    fin5, fin3 = (hub.download_file(path, name, revision=revision) for name in HUB_FILES)
+    return split_sentences(fin5, fin3, test_fraction, dev_fraction)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,15 +212,16 @@ _TOLERANT_LINE = re.compile(
     rf"(?P<type>{_TYPE_ALT})\s*[)\]]?\s*[.;,]?\s*$",
     re.IGNORECASE,
 )
+_WS_RUN = re.compile(r"\s{2,}")
 _NONE = re.compile(r"^\s*(?:none|no entities|n/?a|no named entities)\b", re.IGNORECASE)
 
 
 def parse_lines(output: object, strict: bool = False) -> list[tuple[str, str]]:
-    """(entity text, type label) pairs in the output, duplicates removed, in order."""
+    """(entity text, type label) pairs in the output, in order (repeats kept)."""
     if not isinstance(output, str):
         return []
     pairs = []
-    for raw in output.splitlines():
+    for raw in clip(output).splitlines():  # bounded work (eval_plugins.parsers.MAX_OUTPUT_CHARS)
         line = raw.strip()
         if not line:
             continue
@@ -231,18 +230,22 @@ def parse_lines(output: object, strict: bool = False) -> list[tuple[str, str]]:
             if m:
                 pairs.append((m.group("entity"), m.group("type").lower()))
             continue
-        m = _TOLERANT_LINE.match(_BULLET.sub("", line).strip().strip("*"))
+        m = _TOLERANT_LINE.match(_BULLET.sub("", _squeeze(line)).strip().strip("*"))
         if m:
             entity = m.group("entity").strip().strip("\"'`*").strip()
             if entity:
                 pairs.append((entity, _TYPE_WORDS[m.group("type").lower()]))
-    seen, out = set(), []
-    for entity, label in pairs:
-        key = (_squash(entity), label)
-        if key not in seen:
-            seen.add(key)
-            out.append((entity, label))
-    return out
+    # Nothing is merged: placement is case-sensitive ("Bank" and "bank" tag different tokens), so
+    # merging case variants lost one; a line listed twice is placed once and its copy is an
+    # unplaced false positive, exactly as seqeval scores it on the oracle's placement.
+    return pairs
+
+
+def _squeeze(line: str) -> str:
+    """One space per whitespace run (a tab if the run has one: a separator). _TOLERANT_LINE's lazy
+    entity and the \\s* around the type are cubic in a long run (issue 21); entities are matched
+    to tokens with whitespace ignored, so no score changes."""
+    return _WS_RUN.sub(lambda m: "\t" if "\t" in m.group() else " ", line)
 
 
 def _squash(text: str) -> str:
@@ -258,6 +261,8 @@ def map_to_tags(
     with the same case win: "Bank" tags "Bank", not the common noun "bank"; only when there is no
     same-case occurrence (tolerant mode) is case ignored. Longer entities are placed first and
     never overwritten, so "Silicon Valley Bank" wins over "Bank" on the tokens they share.
+    An entity that gets no token (it occurs nowhere, or every occurrence is already taken, as
+    for a repeated line) is returned as unplaced: it costs precision, as in the oracle figures.
     """
     exact = ["".join(t.split()) for t in tokens]
     lowered = [t.lower() for t in exact]
@@ -294,6 +299,76 @@ def map_to_tags(
 
 
 # ---------------------------------------------------------------------------------------------
+# The entity F1 of FinBen/PIXIU and of FinGPT, re-implemented so a user can compare with either
+# paper's table (named metrics beside seqeval on our placement, never in its place).
+
+
+def finben_tags(output: object, tokens: Sequence[str]) -> list[str]:
+    """PIXIU/FinBen's `process_text` (The-FinAI/PIXIU src/tasks/utils.py @
+    9d6cd7c6dced1020a5bb1a8f56f703fa9c80761a, called by src/tasks/flare.py class `NER` @
+    b92bc75703b7e530b06325a4e710c9fa5075fba9) on the raw output and the sentence text.
+
+    Each output line is "entity, type" (split at the last ", "); every case-sensitive substring
+    occurrence of the entity in the text tags the words from the first word starting at or after
+    it (B-) up to the last word starting before its end (I-); an occurrence whose end has no word
+    starting after it (the sentence's last word) tags nothing, as upstream. One adaptation: our
+    type words person / organization / location become PER/ORG/LOC; any other type string
+    stays as written (upstream's labels are "B-" + the type as written).
+    """
+    words = ["".join(t.split()) or "_" for t in tokens]
+    labels = ["O"] * len(words)
+    if not isinstance(output, str):
+        return labels
+    text = " ".join(words)
+    starts = [0]
+    for word in words[:-1]:
+        starts.append(starts[-1] + len(word) + 1)
+    for line in output.split("\n"):
+        parts = line.split(", ")
+        entity, kind = ", ".join(parts[:-1]), parts[-1]
+        kind = _CODE.get(kind, kind)
+        at = text.find(entity) if entity else -1
+        while at != -1:
+            end = at + len(entity) - 1
+            first, last = bisect.bisect_left(starts, at), bisect.bisect_right(starts, end)
+            if first < len(starts) and last < len(starts):
+                labels[first] = "B-" + kind
+                labels[first + 1 : last] = ["I-" + kind] * max(last - first - 1, 0)
+            at = text.find(entity, end + 1)
+    return labels
+
+
+_FINGPT_PART = re.compile(r"^(.*) is an? (.*)$")
+
+
+def fingpt_tags(tokens: Sequence[str], pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """FinGPT's `cvt_text_to_pred` (AI4Finance-Foundation/FinGPT
+    fingpt/FinGPT_Benchmark/benchmarks/ner.py @ fa66c94d5a4d6e2a7dcf2c64d6377d3d1162be55).
+
+    FinGPT reads answers written "X is a person, Y is an organization": the pairs are written so,
+    lower-cased, split at ",", and each entity tags only its FIRST free occurrence as a lower-cased
+    token sequence. FinGPT builds its gold the same way from the reference text, so gold mentions
+    after the first are not scored either. One guard: an empty entity (upstream inserts a tag and
+    shifts the sequence) is skipped.
+    """
+    words = " ".join(tokens).lower().split()
+    preds = ["O"] * len(words)
+    text = ", ".join(f"{e} is {'an' if label[0] in 'aeiou' else 'a'} {label}" for e, label in pairs)
+    for part in text.lower().strip(".").split(","):
+        m = _FINGPT_PART.match(part)
+        if m is None:
+            continue
+        code = _CODE.get(m.group(2).strip(), "O")
+        entity = m.group(1).strip().split()
+        n = len(entity)
+        for i in range(len(words) - n + 1 if n else 0):
+            if words[i : i + n] == entity and preds[i : i + n] == ["O"] * n:
+                preds[i : i + n] = ["B-" + code] + ["I-" + code] * (n - 1)
+                break
+    return preds
+
+
+# ---------------------------------------------------------------------------------------------
 # lm-eval plumbing
 
 
@@ -311,7 +386,9 @@ class NerFilter(Filter):
         empty = not pairs and not (isinstance(resp, str) and _NONE.match(resp))
         if unmapped:
             log.debug("doc %s: %d listed entities not in the sentence", doc.get("id"), len(unmapped))
-        return json.dumps({"tags": tags, "unmapped": unmapped, "empty": empty})
+        tokens = doc["tokens"]
+        extra = {"finben": finben_tags(resp, tokens), "fingpt": fingpt_tags(tokens, parse_lines(resp))}
+        return json.dumps({"tags": tags, "unmapped": unmapped, "empty": empty, **extra})
 
     def apply(self, resps: Iterable[list[str]], docs: Iterable[dict]) -> list[list[str]]:
         return [[self.one(r, doc) for r in doc_resps] for doc_resps, doc in zip(resps, docs, strict=True)]
@@ -322,6 +399,7 @@ Item = tuple[list[str], list[str], bool]  # (gold IOB2, predicted IOB2, missing)
 
 def process_results(doc: dict, results: Sequence[object]) -> dict[str, Item]:
     gold = io_to_iob2(scored_tags(doc["tags"]))
+    pred = None
     try:
         pred = json.loads(results[0]) if results else None
         tags, unmapped, empty = list(pred["tags"]), list(pred["unmapped"]), bool(pred["empty"])
@@ -332,7 +410,40 @@ def process_results(doc: dict, results: Sequence[object]) -> dict[str, Item]:
         tags, unmapped, empty = ["O"] * len(gold), [], True
     pred_tags = io_to_iob2(tags) + ["B-" + code for code in unmapped]
     item = (gold + ["O"] * len(unmapped), pred_tags, empty)
-    return {name: item for name in METRICS}
+    out: dict[str, object] = {name: item for name in METRICS}
+    out.update(_paper_items(doc, pred, gold))
+    return out
+
+
+def _paper_items(doc: dict, pred: object, gold: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """Items of the FinBen and FinGPT entity F1 (each against its own paper's gold)."""
+    fingpt_gold = fingpt_tags(doc["tokens"], entity_list(doc["tokens"], doc["tags"]))
+    out = {}
+    for name, key, ref in (("finben_entity_f1", "finben", gold), ("fingpt_entity_f1", "fingpt", fingpt_gold)):
+        tags = pred.get(key) if isinstance(pred, dict) else None
+        if not isinstance(tags, list) or len(tags) != len(ref):
+            tags = ["O"] * len(ref)
+        out[name] = (list(ref), [str(t) for t in tags])
+    return out
+
+
+def _paper_f1(items: Sequence[tuple[list[str], list[str]]]) -> float:
+    # Both papers call seqeval's default (conlleval-style) corpus F1.
+    from seqeval.metrics import f1_score
+
+    if not items:
+        return math.nan
+    return float(f1_score([list(g) for g, _ in items], [list(p) for _, p in items], zero_division=0))
+
+
+def finben_entity_f1(items: Sequence[tuple[list[str], list[str]]]) -> float:
+    """FinBen/PIXIU's NER `entity_f1` (see `finben_tags`)."""
+    return _paper_f1(items)
+
+
+def fingpt_entity_f1(items: Sequence[tuple[list[str], list[str]]]) -> float:
+    """FinGPT's NER benchmark F1 (micro average of its seqeval report; see `fingpt_tags`)."""
+    return _paper_f1(items)
 
 
 def _seqeval(items: Sequence[Item], fn) -> float:

@@ -10,6 +10,9 @@ Reading an answer (`extract`), two modes, both reported by every numeric task:
   else the first number that is not a year, so "From 2018 to 2019 revenue grew 12.5%" is 12.5%),
   or yes/no when there is no number. When every gold is yes/no, a committed yes or no (read by
   the label parser: negation, hedges) comes first: "Yes, 5 is greater than 3" is yes, not 5.
+Bounded work: at most the first `parsers.MAX_OUTPUT_CHARS` (32,768) characters of an output are
+read (a strict reading of a longer one is MISSING), every scan is linear in them, and a program
+answer tries at most MAX_PROGRAM_TRIES prefixes within the program parser's own cap.
 Numbers may be written in scientific notation (`1e-3`, `1.5E+3`); one too large for a float
 ("1e400", 400 digits) is no number, never a crash.
 Programs run in the safe interpreter (eval_plugins.finqa_program) against the document's table.
@@ -29,25 +32,31 @@ why it was scored wrong. Nothing here raises on any model output.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lm_eval.api.filter import Filter
 
 from eval_plugins import finqa_program as P
-from eval_plugins.parsers import LabelParser
+from eval_plugins.parsers import MAX_OUTPUT_CHARS, LabelParser, clip
 
 log = logging.getLogger(__name__)
 
 MISSING = "[missing]"
 DEFAULT_REL_TOL = 0.01
-METRICS = ("score", "exact_match", "tolerant_match", "missing_rate")
+METRICS = ("score", "exact_match", "rounded_match", "tolerant_match", "missing_rate")
 
+# Every part of the pattern is optional, so it matches (often nothing) at every position; inside a
+# run of whitespace each of those matches rescanned the rest of the run: quadratic (issue 21). A
+# match may start on whitespace only where a run begins (the lookahead), where it takes the whole
+# run as before; the positions inside a run, which a match from its start has already covered,
+# are skipped at once. The numbers found are unchanged.
 _NUM = (
-    r"(?P<neg>[-\u2212\u2013])?\s*(?P<cur>[$\u20ac\u00a3])?\s*(?P<open>\()?\s*(?P<neg2>[-\u2212])?\s*"
+    r"(?!(?<=\s)\s)(?P<neg>[-\u2212\u2013])?\s*(?P<cur>[$\u20ac\u00a3])?\s*(?P<open>\()?\s*(?P<neg2>[-\u2212])?\s*"
     r"(?P<cur2>[$\u20ac\u00a3])?\s*"
     r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?P<frac>\.\d+)?(?![\d.]\d)"
     r"(?:(?<=\d)[eE](?P<exp>[-+]?\d{1,6})(?![\d.]))?"
@@ -137,12 +146,35 @@ _GLUED_BEFORE = re.compile(r"\d[-/\u2013]$")  # "2019-01", "2018-0": a date, ran
 _GLUED_AFTER = re.compile(r"[-/\u2013]\d")
 _OPERAND_OPEN = re.compile(r"\b(?:from|between|than|versus|vs\.?)\s*[$\u20ac\u00a3]?\s*$", re.I)
 _OPERAND_CLOSE = re.compile(r"\b(?:to|and)\s*[$\u20ac\u00a3]?\s*$", re.I)
-_OPENER_IN_SENTENCE = re.compile(r"\b(?:from|between)\b[^.;:\n]*$", re.I)
+_OPENER = re.compile(r"\b(?:from|between)\b", re.I)
+_OPENER_AT_END = re.compile(r"(?<!\w)(?:from|between)\Z", re.I)  # glued to what follows: "from5"
+_SENTENCE_BREAK = re.compile(r"[.;:\n]")
+MAX_PROGRAM_TRIES = 64  # prefixes of a program answer tried, longest first
 _NEW_QUESTION = re.compile(r"\s*(?:question|q)\s*[:.]", re.I)
 _STATED_CUE = re.compile(
     r"\b(?:is|was|are|were|be|by|of|at|totall?ed|amounts? to)\s*(?:approximately|about|around|roughly|nearly|~)?\s*$",
     re.I,
 )
+
+
+def _sentence_opened(text: str) -> Callable[[int], bool]:
+    """pos -> whether "from" or "between" opens the sentence that runs up to `pos` (no ".;:" or
+    newline since; one newline right before `pos` is allowed). Built in one pass over the text,
+    then O(log n) per number: searching the text before each number was quadratic (issue 21)."""
+    opener_ends = [m.end() for m in _OPENER.finditer(text)]
+    breaks = [m.start() for m in _SENTENCE_BREAK.finditer(text)]
+
+    def opened(pos: int) -> bool:
+        end = pos - 1 if pos and text[pos - 1] == "\n" else pos
+        if _OPENER_AT_END.search(text[max(0, end - 8) : end]):
+            return True
+        i = bisect.bisect_right(opener_ends, end) - 1
+        if i < 0:
+            return False
+        j = bisect.bisect_left(breaks, end)
+        return not j or breaks[j - 1] < opener_ends[i]
+
+    return opened
 
 
 def _candidates(text: str, years: bool = True) -> list[tuple[Number, re.Match]]:
@@ -153,19 +185,20 @@ def _candidates(text: str, years: bool = True) -> list[tuple[Number, re.Match]]:
     found = _matches(text)
     out = []
     operand_pair = False
+    in_open_sentence = _sentence_opened(text)
     for number, m in found:
         before = text[max(0, m.start() - 40) : m.start()]
         after = text[m.end() : m.end() + 12]
         if _DATE_BEFORE.search(before) or _DATE_AFTER.match(after):
             continue
         glued_sign = bool(m.group("neg")) and before[-1:].isdigit()  # the "-" of "2018-0"
-        if glued_sign or _GLUED_BEFORE.search(before) or _GLUED_AFTER.match(text[m.end() :]):
+        if glued_sign or _GLUED_BEFORE.search(before) or _GLUED_AFTER.match(text, m.end()):
             continue
         if _OPERAND_OPEN.search(before):
             operand_pair = True
             continue
         # "to"/"and" closes "from X to Y", "between X and Y" (X may be a skipped date)
-        opened = operand_pair or _OPENER_IN_SENTENCE.search(text[: m.start()])
+        opened = operand_pair or in_open_sentence(m.start())
         operand_pair = False
         if opened and _OPERAND_CLOSE.search(before):
             continue
@@ -182,6 +215,7 @@ def stated_number(text: str) -> Number | None:
     12.5%"); the first one that is not a year ("From 2018 to 2019 revenue grew 12.5%" -> 12.5%);
     the first year (when a year is all there is: "2019").
     """
+    text = clip(text)
     found = _candidates(text)
     candidates = [(n, m) for n, m in found if not _is_year(m)] or found
     if not candidates:
@@ -245,6 +279,11 @@ def extract(output: object, strict: bool = False, table=None, yes_no: bool = Fal
     """
     if not isinstance(output, str) or not output.strip():
         raise ValueError("empty output")
+    if strict:
+        output = output.strip()
+        if len(output) > MAX_OUTPUT_CHARS:  # no single number or program is that long
+            raise ValueError(f"strict: output longer than {MAX_OUTPUT_CHARS} characters")
+    output = clip(output)  # bounded work on any output (eval_plugins.parsers.MAX_OUTPUT_CHARS)
     if yes_no and not strict:
         committed = _YES_NO_PARSER.tolerant(output)
         if committed != MISSING:
@@ -294,8 +333,13 @@ def _read_tolerant(output: str, table) -> Answer:
     if P.looks_like_program(stripped) or _CALL.match(stripped):
         # A program may be followed by prose ("divide(5, 2) = 2.5"): take the longest prefix that
         # parses, so trailing text does not turn a valid program into an error.
+        # Bounded: only prefixes the program parser accepts (P.MAX_CHARS), the longest
+        # MAX_PROGRAM_TRIES of them (each try parses its prefix: all of them would be quadratic).
         last_error = P.ProgramError("no complete operation call")
-        for end in sorted({m.end() for m in re.finditer(r"\)", stripped)}, reverse=True):
+        ends = sorted({m.end() for m in re.finditer(r"\)", stripped[: P.MAX_CHARS])}, reverse=True)
+        if len(stripped) > P.MAX_CHARS:
+            last_error = P.ProgramError(f"program longer than {P.MAX_CHARS} characters")
+        for end in ends[:MAX_PROGRAM_TRIES]:
             try:
                 return _run_program(stripped[:end], table)
             except P.ProgramError as err:
@@ -395,15 +439,40 @@ class NumericFilter(Filter):
         return [[self.one(r, doc) for r in doc_resps] for doc_resps, doc in zip(resps, docs, strict=True)]
 
 
+def equal_5dp(pred: Answer | None, golds: Iterable[object]) -> bool:
+    """FinQA's exactness: a value (or, written with %, its /100 form) equal to a gold form after
+    round(., 5) on both sides; yes/no equal. Never looser than `match(tolerant=True)`'s 1%."""
+    if pred is None:
+        return False
+    for gold in golds:
+        if isinstance(gold, str) and gold.strip().lower() in ("yes", "no"):
+            if pred == gold.strip().lower():
+                return True
+            continue
+        g = gold if isinstance(gold, Number) else parse_number(gold)
+        if g is None or isinstance(pred, str):
+            continue
+        gold_values = {round(v, 5) for v, _ in g.forms(scale=False)}
+        if any(round(v, 5) in gold_values for v, _ in pred.forms(scale=False)):
+            return True
+    return False
+
+
 def process_results(doc: dict, results: Sequence[str]) -> dict[str, float]:
-    """Per-doc scores; gold forms come from `doc["golds"]` (strings), else `doc["label"]`."""
+    """Per-doc scores; gold forms come from `doc["golds"]` (strings), else `doc["label"]`.
+
+    exact_match: equal at 5 decimals (`equal_5dp`); rounded_match (lenient): equal at the
+    precision the gold shows (gold 6 accepts 6.49); tolerant_match: within `rel_tol`, or exact.
+    """
     pred = decode(results[0]) if results else None
     golds = doc.get("golds") or [doc["label"]]
     rel_tol = float(doc.get("rel_tol") or DEFAULT_REL_TOL)
-    tolerant = float(match(pred, golds, tolerant=True, rel_tol=rel_tol))
+    exact = equal_5dp(pred, golds)
+    tolerant = float(exact or match(pred, golds, tolerant=True, rel_tol=rel_tol))
     return {
         "score": tolerant,
-        "exact_match": float(match(pred, golds, tolerant=False)),
+        "exact_match": float(exact),
+        "rounded_match": float(match(pred, golds, tolerant=False)),
         "tolerant_match": tolerant,
         "missing_rate": float(pred is None),
     }

@@ -16,6 +16,15 @@ Two modes, both reported by every generative task so a format penalty is visible
 
 Anything else is MISSING: never a silent default class (FinGPT maps it to "neutral", which
 hides format failures behind a plausible score). The parser never raises on any input.
+
+Bounded work (issue 21): every parser in eval_plugins reads at most the first
+`MAX_OUTPUT_CHARS` (32,768) characters of an output (`clip`), far beyond any task's generation
+length (lm-eval's default `max_gen_toks` is 256 tokens, about 1 KB; tasks/ set 64 or less), and is linear
+in what it reads: one long generation from a model that never stops cannot hold an evaluation.
+What lies beyond the cap is not read, as if the model had stopped there: tolerant readings take
+the answer from the first 32 KB; a strict reading of an output still longer than the cap after
+trimming whitespace abstains (MISSING), as no label or number is that long. `make bench`
+(bench/bench_parsers.py) shows the time per KB of each parser from 1 KB to 1 MB.
 Agreement with hand-labelled real SmolLM2 outputs (tests/data/parser_gold.jsonl) is reported by
 `make bench` (bench/bench_parsers.py).
 """
@@ -27,6 +36,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 
 MISSING = "[missing]"
+MAX_OUTPUT_CHARS = 32_768  # characters of an output any parser reads (see the module docstring)
+
+
+def clip(output: str) -> str:
+    """The part of a model output the parsers read: its first MAX_OUTPUT_CHARS characters."""
+    return output[:MAX_OUTPUT_CHARS]
 
 # Words that open a negation scope (apostrophes are folded away: "isn't" -> "isnt").
 _NEGATIONS = frozenset(
@@ -96,7 +111,10 @@ class LabelParser:
     def strict(self, output: object) -> str:
         if not isinstance(output, str):
             return MISSING
-        text = _ANSWER_PREFIX.sub("", output.strip(), count=1).strip(_TRIM)
+        output = output.strip()
+        if len(output) > MAX_OUTPUT_CHARS:  # no label is that long
+            return MISSING
+        text = _ANSWER_PREFIX.sub("", output, count=1).strip(_TRIM)
         return self._phrases.get(normalize(text), MISSING) if text else MISSING
 
     def asserted(self, line: str) -> list[str]:
@@ -138,7 +156,7 @@ class LabelParser:
     def tolerant(self, output: object) -> str:
         if not isinstance(output, str):
             return MISSING
-        lines = [(line, set(self.asserted(line))) for line in output.splitlines()]
+        lines = [(line, set(self.asserted(line))) for line in clip(output).splitlines()]
         # Two or more enumerated lines ("A) Analyst Update\nB) Fed |", cut short) are the
         # options listed, not an answer.
         listing = sum(bool(_ITEM.match(line)) for line, _ in lines) >= 2

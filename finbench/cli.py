@@ -14,6 +14,7 @@ from pathlib import Path
 from finbench import data as D
 from finbench import quiet, settings
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.data import DataError
 from finbench.tasks import UnknownTaskError
 
@@ -25,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "finbench.evaluate",
     "finbench.sweep",
     "finbench.report",
+    "finbench.verify_metrics",
 )
 
 
@@ -73,10 +75,12 @@ def _cmd_data_lock(args: argparse.Namespace) -> int:
     path, errors = H.lock(Path(args.lock_file) if args.lock_file else None)
     locked = H.read_lock(path)
     for name, entry in locked.items():
-        print(f"{entry.get('sha') or 'UNRESOLVED':<40}  {name}")
+        note = "  (public evidence, not resolved online)" if entry.get("origin") == "public-evidence" else ""
+        print(f"{entry.get('sha') or 'UNRESOLVED':<40}  {name}{note}")
     for err in errors:
         print(f"finbench: error: cannot resolve {err}", file=sys.stderr)
-    print(f"# wrote {path}: {sum(1 for e in locked.values() if e.get('sha'))} of {len(locked)} resolved")
+    online = sum(1 for e in locked.values() if e.get("origin") == "hub")
+    print(f"# wrote {path}: {online} of {len(locked)} resolved online")
     return 1 if errors else 0
 
 
@@ -259,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Expected user errors: one clear line, no traceback (use -v to see where it came from).
         if args.verbose:
             raise
-        print(f"finbench: error: {err}", file=sys.stderr)
+        print(f"finbench: error: {V.one_line(str(err))}", file=sys.stderr)  # the whole of it: -v
         return 2
     except BrokenPipeError:
         return 0

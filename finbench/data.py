@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import settings
+from finbench.validate import short
 
 Row = dict[str, Any]
 Splits = dict[str, list[Row]]
@@ -82,7 +83,7 @@ def read_csv(path: Path, delimiter: str = ",", required: Sequence[str] = ()) -> 
             missing = [col for col in required if col not in (reader.fieldnames or [])]
             if missing:
                 raise DataError(
-                    f"{path}: missing column(s) {missing}; found {reader.fieldnames}, expected {list(required)}"
+                    f"{path}: missing column(s) {short(missing, 120)}; found {short(reader.fieldnames, 100)}"
                 )
             return list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
@@ -139,7 +140,9 @@ def read_yaml(path: Path, error: type[Exception] = DataError, *, mapping: bool =
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise error(f"{path}: missing") from err
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:  # strerror alone: the message names the path once, not twice
+        raise error(f"{path}: cannot read as YAML: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
         raise error(f"{path}: cannot read as YAML: {err}") from err
     try:
         data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
@@ -177,16 +180,16 @@ def finite_gold(value: Any, where: str) -> Any:
         try:
             number = float(text.replace(",", "").removesuffix("%"))
         except ValueError:
-            raise DataError(f"{where}: exe_ans {value!r} is neither a number nor yes/no") from None
+            raise DataError(f"{where}: exe_ans {short(value)} is neither a number nor yes/no") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         try:
             number = float(value)
         except OverflowError:  # an integer of hundreds of digits
             number = math.inf
     else:
-        raise DataError(f"{where}: exe_ans must be a number or yes/no, got {value!r}")
+        raise DataError(f"{where}: exe_ans must be a number or yes/no, got {short(value)}")
     if not math.isfinite(number):
-        raise DataError(f"{where}: exe_ans {value!r} is not a finite number")
+        raise DataError(f"{where}: exe_ans {short(value)} is not a finite number")
     return value
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from finbench import data as D
 from finbench import hub as H
 from finbench import settings
+from finbench.finben import is_finben
 
 
 @dataclass
@@ -85,6 +86,8 @@ def task_lines(mode: str) -> Iterator[Line]:
     folders: set[str] = set()
     hub_only = []  # test-only variants with raw files set: a peer's split has no raw files
     for info in T.discover().values():
+        if is_finben(info.config):  # checked by finben_lines
+            continue
         if info.eval_only and mode == "raw":
             hub_only.append(info)
             continue
@@ -220,7 +223,7 @@ def run(out=None, external: bool = True) -> int:
     }[m]
     print(f"# data check: {where}", file=out)
     failed = 0
-    lines = list(task_lines(m)) + (list(mixture_lines(m)) if external else [])
+    lines = list(task_lines(m)) + list(finben_lines(m)) + (list(mixture_lines(m)) if external else [])
     for line in lines:
         print(line, file=out, flush=True)
         failed += line.status == "FAIL"
@@ -230,3 +233,53 @@ def run(out=None, external: bool = True) -> int:
         file=out,
     )
     return 1 if failed else 0
+
+
+# --- FinBen (tasks/finben_*): hub-only sources, counts from each YAML's `source.rows` ---------------
+
+
+def _approx_ok(have: int, want: int | str) -> bool:
+    """An exact count, or a hub viewer's rounded one ("7.97k": within half a unit of its last digit)."""
+    if isinstance(want, int):
+        return have == want
+    text = str(want).strip().lower()
+    scale = 1000 if text.endswith("k") else 1
+    digits = text.removesuffix("k")
+    step = 10 ** -len(digits.partition(".")[2]) * scale
+    return abs(have - float(digits) * scale) <= step / 2
+
+
+def finben_lines(mode: str) -> Iterator[Line]:
+    """One line per FinBen dataset. FinBen's data lives only on the hub: with raw files set it is
+    not checked; on a mirror, a dataset the mirror does not hold is reported, not failed (FinBen
+    is optional there; several sets are gated)."""
+    from finbench import finben_load
+    from finbench import tasks as T
+
+    for info in T.discover().values():
+        if not is_finben(info.config):
+            continue
+        hub = info.source.get("hub") or {}
+        ident = H.key(hub.get("path", "?"), hub.get("revision", "main"))
+        mirror = settings.hub_mirror()
+        if mode == "raw":
+            yield Line("INFO", ident, info.name, "FinBen: hub only (no raw files); not checked with raw files")
+            continue
+        if mode == "mirror" and mirror is not None and not H.mirror_folder(mirror, hub["path"], hub.get("revision", "main")).is_dir():
+            yield Line("INFO", ident, info.name, "FinBen: not in the mirror; not checked")
+            continue
+        expected = dict(info.source.get("rows") or {})
+        try:
+            with D.upstream_counts() as sink:
+                finben_load.load(**dict(info.config.get("metadata") or {}))
+            counts = next(iter(sink.values()), {})
+        except Exception as err:  # one broken source must not hide the others
+            yield Line("FAIL", ident, info.name, f"cannot load: {_first_line(err)}")
+            continue
+        if not expected:
+            yield Line("INFO", ident, info.name, f"loaded {_counts_text(counts)} (no expected counts in the evidence)")
+            continue
+        ok = all(_approx_ok(counts.get(k, 0), v) for k, v in expected.items())
+        text = ", ".join(f"{k} {counts.get(k, 0):,}" + ("" if _approx_ok(counts.get(k, 0), v) else f" (expected {v})")
+                         for k, v in expected.items())
+        yield Line("PASS" if ok else "FAIL", ident, info.name, text)

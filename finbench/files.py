@@ -1,6 +1,7 @@
 """File helpers every module shares: atomic writes, content digests, did-you-mean, name-or-path.
 
-Nothing here imports the rest of the package, so any module can use it without an import circle.
+Nothing here imports the rest of the package (but finbench.validate, which imports nothing), so
+any module can use it without an import circle.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from finbench.validate import listing, short
+
 
 def write_atomic(
     path: Path,
@@ -28,6 +31,8 @@ def write_atomic(
     """Write `path` via a temp file in the same folder and `os.replace`: readers never see half a file.
 
     `content` is the text/bytes, or a callable that writes to the open handle (streams large files).
+    The file gets `mode`, else what `open` would give it (0666 less the umask: 0644 or 0664), not
+    the 0600 of `mkstemp`, so a shared cluster group can read mixtures, configs and results.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,13 +48,19 @@ def write_atomic(
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, default_mode(0o666) if mode is None else mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return path
+
+
+def default_mode(base: int) -> int:
+    """`base` (0o666 for a file, 0o777 for a folder) less the process umask, as `open`/`mkdir` do."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return base & ~mask
 
 
 def build_dir_atomic(final: Path, build: Callable[[Path], None], marker: str = ".complete") -> Path:
@@ -60,6 +71,7 @@ def build_dir_atomic(final: Path, build: Callable[[Path], None], marker: str = "
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
     try:
+        os.chmod(tmp, default_mode(0o777))  # mkdtemp's 0700 would hide the folder from the group
         build(tmp)
         (tmp / marker).write_text("ok\n")
         if final.exists():
@@ -122,11 +134,12 @@ def name_or_path(
     path = Path(text).expanduser()
     if path.suffix in suffixes or os.sep in text:
         if not is_file(path):
-            raise error(f"{path}: {what} file not found")
+            shown = str(path) if len(str(path)) <= 120 else short(str(path), 120)
+            raise error(f"{shown}: {what} file not found")
         return path.resolve()
     if text not in known:
-        shown = ", ".join(sorted(known)[:20]) + (" ..." if len(known) > 20 else "")
+        hint = did_you_mean(text, known)
         raise error(
-            f"unknown {what} {text!r} (looked in {where}).{did_you_mean(text, known)} Known: {shown or 'none'}"
+            f"unknown {what} {short(text)} (looked in {where}).{hint or ' Known: ' + (listing(sorted(known)) or 'none')}"
         )
     return known[text]

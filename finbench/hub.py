@@ -3,8 +3,9 @@
 Two places a hub source can come from, and one lock:
 
 - the hub itself, at the commit sha the lock file (`data.lock.yaml`, written by
-  `finbench data lock`) records for `repo@revision`; an unlocked source loads at its branch and
-  warns once (branches move: the parquet converter rewrites `refs/convert/parquet`);
+  `finbench data lock`) records for `repo@revision` (resolved online, or found in public
+  evidence and marked so: that one warns once); an unlocked source loads at its branch and
+  warns once (branches move);
 - a hub-shaped mirror, `FINBENCH_HUB_MIRROR=DIR`, for machines without the hub: one folder per
   repo and branch, laid out exactly as the hub serves it (`mirror_folder` says where). The same
   `datasets.load_dataset` then reads that folder, so a mirror behaves as the hub does (README
@@ -44,9 +45,9 @@ def key(repo: str, revision: str) -> str:
 def mirror_folder(mirror: Path, repo: str, revision: str) -> Path:
     """`DIR/<org>/<name>` for `main` (or a pinned sha), `DIR/<org>/<name>@<branch>` for another branch.
 
-    So the parquet branch of `takala/financial_phrasebank` lives in
-    `DIR/takala/financial_phrasebank@refs/convert/parquet/` (nested folders, as the branch name has
-    slashes), beside the main branch's `DIR/takala/financial_phrasebank/`.
+    So main of `takala/financial_phrasebank` lives in `DIR/takala/financial_phrasebank/`, and a
+    branch such as `refs/convert/parquet` would live in nested folders
+    `DIR/<org>/<name>@refs/convert/parquet/` (the branch name has slashes).
     """
     if revision == "main" or SHA_RE.match(revision):
         return mirror / repo
@@ -70,8 +71,16 @@ def mirror_cache_dir(folder: Path) -> Path:
     return settings.cache_dir() / "hub-mirror" / h.hexdigest()[:20]
 
 
+ORIGINS = ("hub", "public-evidence")  # who gave a lock entry its sha
+
+
 def read_lock(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """{repo@revision: {"sha": str | None, ...}} from the lock file ({} when absent)."""
+    """{repo@revision: {"sha": str | None, "origin"?, "evidence"?, ...}} from the lock ({} when absent).
+
+    `origin: hub` (what `finbench data lock` writes) is a sha the hub itself returned;
+    `origin: public-evidence` is one found in public code or pages pinning that repo (`evidence`
+    names the source), not yet resolved online: loads use it, and warn once.
+    """
     path = path or lock_path()
     if not path.is_file():
         return {}
@@ -86,14 +95,42 @@ def read_lock(path: Path | None = None) -> dict[str, dict[str, Any]]:
         sha = entry.get("sha")
         if sha is not None and not (isinstance(sha, str) and SHA_RE.match(sha)):
             raise DataError(f"{path}: sources.{name}.sha: expected a 40-hex commit sha or null, got {sha!r}")
-        out[str(name)] = dict(entry)
+        origin = entry.get("origin", "hub" if sha else None)
+        if origin is not None and origin not in ORIGINS:
+            raise DataError(f"{path}: sources.{name}.origin: expected one of {list(ORIGINS)}, got {origin!r}")
+        if origin == "public-evidence" and not (sha and isinstance(entry.get("evidence"), str) and entry["evidence"].strip()):
+            raise DataError(
+                f"{path}: sources.{name}: origin 'public-evidence' needs a 'sha' and an 'evidence' "
+                "string naming the public code or page that gives it"
+            )
+        out[str(name)] = dict(entry, origin=origin)
     return out
 
 
-def locked_sha(repo: str, revision: str) -> str | None:
+def lock_entry(repo: str, revision: str) -> dict[str, Any]:
     if SHA_RE.match(revision):
-        return revision
-    return (read_lock().get(key(repo, revision)) or {}).get("sha")
+        return {"sha": revision, "origin": "declared"}
+    return read_lock().get(key(repo, revision)) or {}
+
+
+def locked_sha(repo: str, revision: str) -> str | None:
+    return lock_entry(repo, revision).get("sha")
+
+
+def _warn_unresolved(repo: str, revision: str, sha: str | None) -> None:
+    """Once per source and process: a load at a moving branch, or at a sha not resolved online."""
+    k = key(repo, revision)
+    if k in _warned or SHA_RE.match(revision):
+        return
+    _warned.add(k)
+    entry = lock_entry(repo, revision)
+    if sha is None:
+        log.warning("%s is not locked to a commit sha; loaded the moving branch. Run `finbench data lock`.", k)
+    elif entry.get("origin") == "public-evidence":
+        log.warning(
+            "%s is pinned to %s, a sha found in public evidence (%s) and not yet resolved online; "
+            "run `finbench data lock` on a machine with hub access.", k, sha[:12], entry.get("evidence"),
+        )
 
 
 def record(hub: dict[str, Any], with_mirror: bool = True) -> dict[str, Any]:
@@ -106,7 +143,10 @@ def record(hub: dict[str, Any], with_mirror: bool = True) -> dict[str, Any]:
         return dict(hub)
     out = dict(hub)
     revision = str(hub.get("revision", "main"))
-    out["sha"] = locked_sha(hub["path"], revision)
+    entry = lock_entry(hub["path"], revision)
+    out["sha"] = entry.get("sha")
+    if entry.get("origin") == "public-evidence":
+        out["sha_origin"] = "public-evidence"  # not yet resolved online
     mirror = settings.hub_mirror()
     if with_mirror and mirror is not None:
         out["mirror"] = str(mirror_folder(mirror, hub["path"], revision))
@@ -189,17 +229,8 @@ def load_dataset(
             ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(f"{where}: cannot load: {type(err).__name__}: {first[:300]}") from err
-    if (
-        mirror is None
-        and rev == revision
-        and not SHA_RE.match(revision)
-        and key(repo, revision) not in _warned
-    ):
-        _warned.add(key(repo, revision))  # once per source and process
-        log.warning(
-            "%s is not locked to a commit sha; loaded the moving branch. Run `finbench data lock`.",
-            key(repo, revision),
-        )
+    if mirror is None:
+        _warn_unresolved(repo, revision, locked_sha(repo, revision))
     return ds
 
 
@@ -216,9 +247,9 @@ def download_file(repo: str, filename: str, *, revision: str) -> Path:
         return path
     from huggingface_hub import hf_hub_download
 
-    rev = locked_sha(repo, revision) or revision
+    sha = locked_sha(repo, revision)
     try:
-        return Path(hf_hub_download(repo, filename, repo_type="dataset", revision=rev))
+        path = Path(hf_hub_download(repo, filename, repo_type="dataset", revision=sha or revision))
     except Exception as err:  # offline, unknown revision or file, network
         if settings.hub_offline() or _is_unreachable(err):
             raise DataError(
@@ -227,6 +258,8 @@ def download_file(repo: str, filename: str, *, revision: str) -> Path:
             ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(f"{where}: cannot download {filename!r}: {type(err).__name__}: {first[:300]}") from err
+    _warn_unresolved(repo, revision, sha)
+    return path
 
 
 def require_columns(ds: Any, columns: Iterable[str], where: str) -> None:
@@ -291,19 +324,37 @@ LOCK_HEADER = """\
 # Hub revisions pinned to commit shas. Written by `finbench data lock` (or `make data-lock`) on a
 # machine with hub access; commit the result. Every hub load uses `sha` for its repo@revision, and
 # mixture manifests record it; a mirror (FINBENCH_HUB_MIRROR) should be a copy at these shas.
-# `sha: null` means not resolved yet: that source loads its moving branch and warns once.
+# `origin: hub`: the hub returned this sha. `origin: public-evidence`: a sha that public code or
+# pages pin for this repo (`evidence` names them), NOT yet resolved online: loads use it and warn
+# once; `finbench data lock` replaces it when run online. `sha: null`: not resolved yet; that
+# source loads its moving branch and warns once.
 """
 
 
 def write_lock(
-    sources: dict[str, dict[str, Any]], resolved: dict[str, str | None], path: Path | None = None
+    sources: dict[str, dict[str, Any]],
+    resolved: dict[str, str | None],
+    path: Path | None = None,
+    previous: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
+    """Write the lock; a source the hub did not resolve keeps its public-evidence entry, if any."""
     import yaml
 
     path = path or lock_path()
+    previous = previous or {}
+    body_sources: dict[str, dict[str, Any]] = {}
+    for k, v in sources.items():
+        old = previous.get(k) or {}
+        if resolved.get(k):
+            entry: dict[str, Any] = {"sha": resolved[k], "origin": "hub"}
+        elif old.get("origin") == "public-evidence":
+            entry = {"sha": old["sha"], "origin": "public-evidence", "evidence": old["evidence"]}
+        else:
+            entry = {"sha": None}
+        body_sources[k] = {**entry, "used_by": list(v["used_by"])}
     body = {
-        "resolved": all(resolved.get(k) for k in sources),
-        "sources": {k: {"sha": resolved.get(k), "used_by": list(v["used_by"])} for k, v in sources.items()},
+        "resolved": all(e.get("origin") == "hub" for e in body_sources.values()),
+        "sources": body_sources,
     }
     text = LOCK_HEADER + yaml.safe_dump(body, sort_keys=False, width=100)
     return write_atomic(path, text)
@@ -314,6 +365,7 @@ def lock(
 ) -> tuple[Path, list[str]]:
     """Resolve every hub source to its commit sha and write the lock. Returns (path, errors)."""
     sources = hub_sources()
+    previous = read_lock(path or lock_path())
     resolved: dict[str, str | None] = {}
     errors = []
     for k, src in sources.items():
@@ -323,4 +375,4 @@ def lock(
             resolved[k] = None
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             errors.append(f"{k}: {type(err).__name__}: {first[:200]}")
-    return write_lock(sources, resolved, path), errors
+    return write_lock(sources, resolved, path, previous), errors

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from finbench import data as D
+from finbench import validate as V
 from finbench.files import is_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +118,8 @@ def _registry_check(what: str, names: Any) -> Any:
         known = names()
         if known is None or value in known:
             return None
-        shown = ", ".join(sorted(known))
-        return f"not a known {what}.{_did_you_mean(str(value), sorted(known))} Known: {shown}"
+        hint = _did_you_mean(str(value), sorted(known))
+        return f"not a known {what}.{hint or ' Known: ' + V.listing(sorted(known))}"
 
     return check
 
@@ -250,6 +251,7 @@ LORA: dict[str, Field] = {
     "lora_modules_to_save": Field(_STR_LIST, "a list of module names"),
 }
 
+DEEPSPEED_INITIAL_SCALE_POWER = 32  # Axolotl's deepspeed_configs/zero{2,3}*.json (fp16 loss scale 2**32)
 HARDWARE: dict[str, Field] = {
     "profile": Field((str,), "one of " + ", ".join(PROFILES), choices=PROFILES, required=True),
     "precision": Field((str,), "one of " + ", ".join(PRECISIONS), choices=PRECISIONS),
@@ -261,6 +263,10 @@ HARDWARE: dict[str, Field] = {
     "gradient_checkpointing": Field((bool,), "true or false"),
     "lora_kernels": Field((bool,), "true or false"),
     "offload_optimizer": Field((bool,), "true or false (DeepSpeed ZeRO: optimizer state in CPU memory)"),
+    "initial_scale_power": Field(
+        (int,), "an integer in [1, 64] (DeepSpeed fp16: the first loss scale is 2**N)", check=_between(1, 64)
+    ),
+    "tf32": Field((bool,), "true or false (true: TF32 matmuls forced on; false: PyTorch's default, off)"),
 }
 
 EVAL: dict[str, Field] = {
@@ -391,8 +397,8 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
         close = difflib.get_close_matches(text, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise RecipeError(
-            f"unknown recipe {text!r} (looked in {RECIPES_DIR}).{hint} "
-            f"Known: {', '.join(known) or 'none'}"
+            f"unknown recipe {V.short(text)} (looked in {RECIPES_DIR}).{hint} "
+            f"Known: {V.listing(list(known), 12) or 'none'}"
         )
     return known[text]
 
@@ -427,7 +433,8 @@ def _check_block(
                 elif str(key) in axolotl_schema_keys():
                     hint = " It is an Axolotl key: put it under `axolotl:`."
             raise RecipeError(
-                f"{path}: unknown key {key!r} at {where}.{hint} Allowed: {', '.join(schema)}"
+                f"{path}: unknown key {V.short(key)} at {where}.{hint}"
+                + ("" if hint else f" Allowed: {', '.join(schema)}")  # a did-you-mean is enough
             )
         spec = schema[key]
         # bool is an int in Python: an int field must not take true/false, and vice versa.
@@ -436,18 +443,18 @@ def _check_block(
         )
         if not ok:
             raise RecipeError(
-                f"{path}: key {_qual(where, key)} is {_type_name(value)} {value!r}; "
+                f"{path}: key {_qual(where, key)} is {_type_name(value)} {V.short(value)}; "
                 f"expected {spec.expected}"
             )
         if spec.choices is not None and value not in spec.choices:
             raise RecipeError(
-                f"{path}: key {_qual(where, key)} is {value!r}; expected {spec.expected}"
+                f"{path}: key {_qual(where, key)} is {V.short(value)}; expected {spec.expected}"
                 f"{_did_you_mean(str(value), spec.choices)}"
             )
         if spec.check is not None:
             problem = spec.check(value)
             if problem:
-                raise RecipeError(f"{path}: key {_qual(where, key)} is {value!r}: {problem}")
+                raise RecipeError(f"{path}: key {_qual(where, key)} is {V.short(value)}: {problem}")
     missing = [k for k, spec in schema.items() if spec.required and k not in block]
     if missing:
         raise RecipeError(f"{path}: missing required key(s) {', '.join(missing)} at {where}")
@@ -465,7 +472,9 @@ def validate(data: dict[str, Any], path: Path) -> None:
     for key in ("tasks",):
         values = (data.get("eval") or {}).get(key)
         if values is not None and not all(isinstance(v, str) for v in values):
-            raise RecipeError(f"{path}: eval.{key} must be a list of strings, got {values!r}")
+            raise RecipeError(f"{path}: eval.{key} must be a list of strings, got {V.short(values)}")
+        if values is not None and V.duplicates(values):
+            raise RecipeError(f"{path}: key eval.{key}: {V.duplicates(values)}")
     method = data["method"]
     if method == "full" and "lora" in data:
         raise RecipeError(
@@ -487,6 +496,10 @@ def validate(data: dict[str, Any], path: Path) -> None:
 
 
 def _validate_base_model(value: str, path: Path) -> None:
+    problem = V.path_name(value)  # a name the OS refuses would be an OSError at the first lookup
+    if problem:
+        expected = TOP_LEVEL["base_model"].expected
+        raise RecipeError(f"{path}: key base_model {V.short(value)} {problem}; expected {expected}")
     if value.startswith(BUILTIN_PREFIX):
         name = value[len(BUILTIN_PREFIX) :]
         if name not in BUILTIN_MODELS:
@@ -524,7 +537,7 @@ def check_references(recipe: Recipe) -> list[str]:
         if unknown:
             name, hint = next(iter(unknown.items()))
             raise RecipeError(
-                f"{path}: key eval.tasks: {name!r} is not an lm-eval task, group or tag (neither "
+                f"{path}: key eval.tasks: {V.short(name)} is not an lm-eval task, group or tag (neither "
                 f"one of ours in {T.TASKS_DIR} nor an lm-eval built-in).{hint}"
             )
     targets = list((data.get("lora") or {}).get("lora_target_modules") or [])
@@ -539,10 +552,10 @@ def check_references(recipe: Recipe) -> list[str]:
             leaves = sorted({m.rsplit(".", 1)[-1] for m in modules})
             for target in targets:
                 if not any(m == target or m.endswith("." + target) for m in modules):
+                    hint = _did_you_mean(str(target), leaves)
                     raise RecipeError(
-                        f"{path}: key lora.lora_target_modules: {target!r} names no module of "
-                        f"{data['base_model']!r}.{_did_you_mean(str(target), leaves)} "
-                        f"Module names: {', '.join(leaves)}"
+                        f"{path}: key lora.lora_target_modules: {V.short(target)} names no module of "
+                        f"{V.short(data['base_model'])}.{hint or ' Module names: ' + V.listing(leaves, 20)}"
                     )
     return warnings
 
@@ -598,6 +611,8 @@ def hardware_settings(data: Mapping[str, Any]) -> dict[str, Any]:
     hw.setdefault("num_nodes", 1)
     hw.setdefault("gradient_checkpointing", not cpu)
     hw.setdefault("lora_kernels", not cpu and data.get("method") in ("lora", "qlora"))
+    hw.setdefault("tf32", not cpu)
+    hw.setdefault("initial_scale_power", DEEPSPEED_INITIAL_SCALE_POWER)
     return hw
 
 
@@ -652,6 +667,11 @@ def _validate_hardware(data: Mapping[str, Any], path: Path) -> None:
         raise RecipeError(
             f"{path}: profile {profile} with method full needs hardware.strategy zero2, zero3 "
             "or fsdp2"
+        )
+    if "initial_scale_power" in data["hardware"] and hw["strategy"] not in ("zero2", "zero3"):
+        raise RecipeError(
+            f"{path}: hardware.initial_scale_power is a DeepSpeed setting: it needs strategy zero2 or "
+            f"zero3 (strategy is {hw['strategy']})"
         )
     if hw.get("offload_optimizer") and hw["strategy"] not in ("zero2", "zero3"):
         raise RecipeError(
@@ -777,7 +797,7 @@ def warmup_steps(recipe: Recipe, mixture: MixtureInfo) -> int | None:
     return AUTO_WARMUP_MANY if mixture.n_datasets > AUTO_EPOCHS_THRESHOLD else AUTO_WARMUP_FEW
 
 
-def _deepspeed(stage: int, offload: bool = False) -> dict[str, Any]:
+def _deepspeed(stage: int, offload: bool = False, initial_scale_power: int = DEEPSPEED_INITIAL_SCALE_POWER) -> dict[str, Any]:
     # Axolotl's deepspeed_configs/zero{2,3}_bf16.json, inline so the run folder is self-contained.
     zero: dict[str, Any] = {
         "stage": stage,
@@ -805,7 +825,7 @@ def _deepspeed(stage: int, offload: bool = False) -> dict[str, Any]:
             "enabled": "auto",
             "auto_cast": False,
             "loss_scale": 0,
-            "initial_scale_power": 32,
+            "initial_scale_power": initial_scale_power,  # the study's ds_z2_offload_config.json: 16
             "loss_scale_window": 1000,
             "hysteresis": 2,
             "min_loss_scale": 1,
@@ -897,7 +917,9 @@ def _distributed_block(recipe: Recipe) -> dict[str, Any]:
     out: dict[str, Any] = {}
     strategy = hw["strategy"]
     if strategy in ("zero2", "zero3"):
-        out["deepspeed"] = _deepspeed(int(strategy[-1]), bool(hw.get("offload_optimizer")))
+        out["deepspeed"] = _deepspeed(
+            int(strategy[-1]), bool(hw.get("offload_optimizer")), int(hw["initial_scale_power"])
+        )
     elif strategy == "fsdp2":
         out["fsdp_version"] = 2
         out["fsdp_config"] = _fsdp2(recipe.method)
@@ -949,7 +971,8 @@ def compile_config(
         "num_epochs": num_epochs(recipe, mixture),
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
-        "tf32": gpu,
+        # Axolotl's default `auto` turns TF32 on for Ampere+; `false` leaves PyTorch's default (off)
+        "tf32": bool(hw["tf32"]) and gpu,
         "attn_implementation": attention,
         "gradient_checkpointing": bool(hw["gradient_checkpointing"]),
         "logging_steps": hp.pop("logging_steps", 1),

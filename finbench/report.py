@@ -48,6 +48,7 @@ from finbench import peers as PEERS
 from finbench import stats as S
 from finbench import sweep as SW
 from finbench.files import write_atomic
+from finbench.finben import SUITE as FINBEN_SUITE
 from finbench.mixtures import design as MD
 
 # Published scores (0-1 scale) with their sources, from finbench/peers.yaml (finbench.peers).
@@ -734,6 +735,10 @@ def _ours(plan: Plan, ref: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _suite(task: str) -> str:
+    return FINBEN_SUITE if task.startswith(f"{FINBEN_SUITE}_") else "finbench"
+
+
 def _references(plan: Plan) -> Part:
     """Peers' published numbers: like-for-like rows (same split) beside ours, then context rows."""
     limit = plan.data.config.get("eval", {}).get("limit")
@@ -744,7 +749,11 @@ def _references(plan: Plan) -> Part:
           "| task | split (n) | model | published | metric | ours: metric,filter | ours (recipe / mixture) | source |",
           "|---|---|---|---|---|---|---|---|"]
     rows = []
-    for ref in (r for r in REFERENCES if r["split_match"]):
+    # Peers of the suites this sweep evaluates (finbench, finben_*): FinBen's leaderboard alone
+    # has 200+ rows, noise in a report that scored none of them.
+    suites = {_suite(t) for t in plan.tasks}
+    refs = [r for r in REFERENCES if _suite(r["task"]) in suites]
+    for ref in (r for r in refs if r["split_match"]):
         ours = _ours(plan, ref)
         rows += ours or [dict(ref)]
         here = "; ".join(f"{_fmt(o['value_here'])} ({o['recipe']} / {o['mixture_here']})" for o in ours)
@@ -752,11 +761,14 @@ def _references(plan: Plan) -> Part:
                   f"{ref['metric']} | `{ref['ours']}` | {here or 'not scored'} | {ref['source']} |")
     md += ["", "## Published reference scores (context only: other splits, prompts or shots)", "",
            "| task | model | score | metric | setting | source | best here (test) |", "|---|---|---|---|---|---|---|"]
-    for ref in (r for r in REFERENCES if not r["split_match"]):
+    for ref in (r for r in refs if not r["split_match"]):
         here = plan.best_test.get(ref["task"])
         rows.append(dict(ref))
         md.append(f"| {ref['task']} | {ref['model']} | {ref['value']:.2f} | {ref['metric']} | {ref['setting']} | "
                   f"{ref['source']} | {_fmt(here) if here is not None else 'not scored'} |")
+    if skipped := len(REFERENCES) - len(refs):
+        md += ["", f"{skipped} published rows of suites this sweep does not evaluate are left out"
+               " (finbench/peers.yaml)."]
     return Part(md=[*md, ""], rows={"references.csv": rows})
 
 

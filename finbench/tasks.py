@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from finbench import quiet, settings
+from finbench import finben, quiet, settings
 from finbench.files import did_you_mean
 
 ROOT = settings.ROOT
@@ -56,8 +56,9 @@ class TaskInfo:
 
     @property
     def is_default_variant(self) -> bool:
-        """The generative variant is the default one; other variants carry a suffix (`fpb_mc`)."""
-        return self.output_type == "generate_until" and not self.eval_only
+        """The generative variant is the default one; other variants carry a suffix (`fpb_mc`).
+        FinBen's tasks (`metadata.suite: finben`) are a suite of their own, no folder's default."""
+        return self.output_type == "generate_until" and not self.eval_only and not finben.is_finben(self.config)
 
 
 def _load_yaml_unresolved(path: Path) -> dict[str, Any]:
@@ -131,7 +132,8 @@ def _cache_root() -> Path:
 
 def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
     """Group configs derived from the task folders: finbench, finbench_<kind>, finbench_mc."""
-    infos = discover(tasks_dir).values()
+    found = discover(tasks_dir).values()
+    infos = [t for t in found if not finben.is_finben(t.config)]  # FinBen has groups of its own
     generative = [t for t in infos if t.is_default_variant]
     groups: dict[str, dict] = {}
 
@@ -151,6 +153,7 @@ def group_configs(tasks_dir: Path | None = None) -> dict[str, dict]:
     mc = [t.name for t in infos if t.output_type == "multiple_choice"]
     if mc:
         group("finbench_mc", mc, ["none"])
+    groups.update(finben.group_configs((t.name, t.config) for t in found))  # finben, finben_<family>
     # Built-in tasks with different metrics: listed together, no pooled aggregate.
     groups["finbench_general"] = {
         "group": "finbench_general",

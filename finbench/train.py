@@ -48,6 +48,7 @@ from typing import Any
 from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
+from finbench import validate as V
 from finbench.files import is_file, write_atomic
 from finbench.settings import runs_dir
 
@@ -90,14 +91,14 @@ def check_mixture(recipe: R.Recipe) -> Any:
     if ref.endswith(".jsonl"):
         path = _relative_to_recipe(recipe, ref)
         if not is_file(path):
-            raise R.RecipeError(f"{recipe.path}: mixture {ref!r}: no such file ({path})")
+            raise R.RecipeError(f"{recipe.path}: mixture {V.short(ref)}: no such file ({V.short(str(path))})")
         return path
     if ref.endswith((".yaml", ".yml")):
         ref = str(_relative_to_recipe(recipe, ref))
     try:
         mix = M.load_mixture(ref)
     except M.MixtureError as err:
-        raise R.RecipeError(f"{recipe.path}: mixture {recipe.data['mixture']!r}: {err}") from err
+        raise R.RecipeError(f"{recipe.path}: mixture {V.short(recipe.data['mixture'])}: {err}") from err
     seed = recipe.data.get("mixture_seed")  # a sweep's `data_seed: run`: rows drawn with the run seed
     return mix if seed is None else dataclasses.replace(mix, seed=seed)
 
@@ -278,16 +279,25 @@ def subprocess_env(recipe: R.Recipe, base_model: str) -> dict[str, str]:
     return env
 
 
-def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
-    """Validate everything and compile; builds the mixture and builtin models (cached)."""
+def plan(name_or_path: str, *, gpu: bool | None = None, dry_run: bool = False) -> Plan:
+    """Validate everything and compile; builds the mixture and builtin models (cached).
+
+    `dry_run` compiles the config the recipe's own hardware would run, on any machine: no
+    hardware check (that belongs to the real run), GPU settings kept (DeepSpeed, precision,
+    attention) and a hub base model not looked up, so a cluster recipe can be read on a laptop.
+    """
     recipe = R.load(name_or_path)
     for warning in R.check_references(recipe):
         logger.warning(warning)
     gpu = R.has_gpu() if gpu is None else gpu
-    check_hardware(recipe, gpu)
+    if dry_run:
+        gpu = gpu or recipe.hardware["profile"] != "cpu"
+    else:
+        check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
     try:
-        base_model = R.resolve_base_model(recipe.base_model)
+        materialize = not dry_run or recipe.base_model.startswith(R.BUILTIN_PREFIX)
+        base_model = R.resolve_base_model(recipe.base_model, materialize=materialize)
     except R.RecipeError as err:  # its message names the model, not the recipe that asked for it
         raise R.RecipeError(f"{recipe.path}: {err}") from err
     mixture = build_mixture(recipe, spec)
@@ -306,6 +316,54 @@ def plan(name_or_path: str, *, gpu: bool | None = None) -> Plan:
         command=launcher_command(recipe, run_dir / "axolotl.yaml"),
         env=subprocess_env(recipe, base_model),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Over-length rows (the study's trainer, LLaMA-Factory, truncates them; Axolotl drops them)
+# --------------------------------------------------------------------------------------------
+
+
+def over_length(jsonl: Path, tokenizer: Any, chat_template: str, sequence_len: int) -> tuple[int, int, Counter]:
+    """(rows over `sequence_len` tokens, rows, {task: rows over}) of a mixture JSONL, each row
+    rendered with the recipe's chat template as Axolotl tokenises it (the whole conversation).
+
+    Axolotl (`excess_length_strategy` drop, its default) removes such rows before training.
+    LLaMA-Factory (the authors' trainer) keeps them, cutting the prompt so prompt + answer fit
+    `cutoff_len` (its `infer_seqlen`); Axolotl's own `truncate` cuts the end instead, i.e. the
+    answer, so it is no closer to theirs and the rows are counted rather than truncated.
+    """
+    template = None
+    if chat_template != "tokenizer_default":
+        from axolotl.utils.chat_templates import get_chat_template
+
+        template = get_chat_template(chat_template)
+    over, total, by_task = 0, 0, Counter()
+    with Path(jsonl).open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            ids = tokenizer.apply_chat_template(row["messages"], chat_template=template, tokenize=True)
+            n = len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+            total += 1
+            if n > sequence_len:
+                over += 1
+                by_task[str(row.get("task", "?"))] += 1
+    return over, total, by_task
+
+
+def over_length_line(p: Plan) -> str:
+    """One line for `--dry-run`: how many rows of the recipe's mixture Axolotl would drop."""
+    seq = int(p.config["sequence_len"])
+    head = f"over-length rows (> sequence_len {seq} tokens; Axolotl drops them, LLaMA-Factory truncates the prompt)"
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(p.config["base_model"], trust_remote_code=False)
+        over, total, by_task = over_length(p.mixture.jsonl, tok, p.config["chat_template"], seq)
+    except Exception as err:  # no tokenizer here (offline, not cached) or a template it cannot render
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        return f"{head}: not counted: {type(err).__name__}: {first}"
+    tasks = ", ".join(f"{k} {v:,}" for k, v in sorted(by_task.items()))
+    return f"{head}: {over:,} of {total:,}" + (f" ({tasks})" if tasks else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,9 +691,13 @@ def loss_history(output_dir: Path) -> list[dict[str, float]]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
-        p = plan(args.recipe)
+        p = plan(args.recipe, dry_run=True)
         print(R.dump_yaml(p.config), end="")
         print(f"# run folder: {p.run_dir}\n# command: {' '.join(p.command)}")
+        print(f"# {over_length_line(p)}")
+        if p.recipe.hardware["profile"] != "cpu" and not R.has_gpu():
+            print(f"# compiled for hardware.profile {p.recipe.hardware['profile']!r}; this machine has no CUDA GPU, "
+                  "so `finbench train` itself would stop here")
         return 0
     try:
         train(args.recipe, force=args.force, echo=not args.quiet, prepare_only=args.prepare_only)

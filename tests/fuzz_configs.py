@@ -10,6 +10,14 @@ runs every mutant through the validating entry points in this process and sorts 
   accepted   no error (the mutation was harmless, or validation let it through)
   traceback  any other exception: a bug
   dup_accepted  a duplicated key that was accepted: a bug
+  wrong_accepted  a mutant that must be refused (`Mutant.must_refuse`) was accepted: a bug
+
+Targeted mutations (issue 21), each of which must be refused: a `hub:` block of a component that
+reads `raw:` files given a bad split, path or revision; a duplicated entry of a list (eval tasks,
+raw files, recipes, seeds); a `description` of the wrong type; path tricks (a NUL byte, a name
+over 255 bytes) in a file or model name; a 300-character `base_model`. Long strings (300 and
+100,000 characters) go into random string values, where they may be accepted. Every error
+message longer than MAX_MESSAGE characters is counted (`long_msg`): a user reads one line.
 
 Entry points: recipes `recipes.load` + `check_references` + `train.check_mixture` (what `train
 --dry-run` checks before compiling; `--plan N` also runs the full `train.plan`, which ends in
@@ -51,6 +59,20 @@ BAD_VALUES: list[Any] = [
 ]
 
 
+MAX_MESSAGE = 300  # characters: a longer error message is counted as long_msg
+
+# Values a `hub:` block of a `raw:` component must refuse, and wrong `description` types.
+HUB_BAD: dict[str, list[Any]] = {
+    "split": [{"a": 1}, float("nan"), None, "", "train/../x"],
+    "path": ["/", "../../etc/passwd", "", "a/b/c", "x" * 300],
+    "revision": ["", "ma\x00in", None, "a..b", 5],
+    "name": [{"a": 1}, ["x"], "a b"],
+}
+DESCRIPTION_BAD: list[Any] = [{"a": 1}, ["x"], None, 5]
+PATH_TRICKS = ["a\x00b.jsonl", "x" * 300 + ".jsonl"]
+LONG_STRINGS = ["y" * 300, "z" * 100_000]
+
+
 @dataclass
 class Mutant:
     kind: str
@@ -59,21 +81,27 @@ class Mutant:
     detail: str
     text: str | None  # the mutated file's text (None: the file is removed)
     removed: str | None = None  # another file removed from the tree
+    must_refuse: bool = False  # accepting it is a bug (wrong_accepted)
 
 
 @dataclass
 class Tally:
     counts: Counter = field(default_factory=Counter)
     by_kind: dict[str, Counter] = field(default_factory=dict)
-    bugs: list[str] = field(default_factory=list)  # tracebacks and accepted duplicate keys
+    bugs: list[str] = field(default_factory=list)  # tracebacks, accepted duplicate keys and must-refuse
     nofile: list[str] = field(default_factory=list)
     accepted: list[Mutant] = field(default_factory=list)
+    long_messages: list[str] = field(default_factory=list)  # over MAX_MESSAGE characters
+    max_message: int = 0
 
-    def add(self, m: Mutant, outcome: str, note: str) -> None:
+    def add(self, m: Mutant, outcome: str, note: str, message: str = "") -> None:
         self.counts[outcome] += 1
         self.by_kind.setdefault(m.kind, Counter())[outcome] += 1
         line = f"{m.kind} {m.source} {m.op} {m.detail}: {note}"
-        if outcome in ("traceback", "dup_accepted"):
+        self.max_message = max(self.max_message, len(message))
+        if len(message) > MAX_MESSAGE:
+            self.long_messages.append(f"{len(message)} chars: {line[:200]}")
+        if outcome in BUG_OUTCOMES:
             self.bugs.append(line)
         elif outcome == "nofile":
             self.nofile.append(line)
@@ -82,9 +110,13 @@ class Tally:
 
     def summary(self) -> str:
         total = sum(self.counts.values())
-        parts = [f"{k}={self.counts.get(k, 0)}" for k in ("clean", "nofile", "accepted", "traceback", "dup_accepted")]
+        parts = [f"{k}={self.counts.get(k, 0)}" for k in ("clean", "nofile", "accepted", *BUG_OUTCOMES)]
         kinds = "; ".join(f"{k}: {dict(sorted(c.items()))}" for k, c in sorted(self.by_kind.items()))
-        return f"{total} mutants: {' '.join(parts)} ({kinds})"
+        longest = f"long_msg={len(self.long_messages)} (over {MAX_MESSAGE} chars; longest {self.max_message})"
+        return f"{total} mutants: {' '.join(parts)} {longest} ({kinds})"
+
+
+BUG_OUTCOMES = ("traceback", "dup_accepted", "wrong_accepted")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,9 +207,61 @@ def _dup_key_text(rng: random.Random, text: str) -> tuple[str, str] | None:
         lines[i].strip()[:60]
 
 
+def _sites(data: Any, kind: str) -> dict[str, list[tuple]]:
+    """Key paths where a targeted mutation applies, by mutation op."""
+    paths = list(_paths(data))
+    out: dict[str, list[tuple]] = {"hub_under_raw": [], "dup_entry": [], "path_trick": [], "long_string": []}
+    for path in paths:
+        value = _parent(data, path)[path[-1]]
+        if path[-1] == "hub" and "raw" in _parent(data, path) and isinstance(value, dict):
+            out["hub_under_raw"].append(path)
+        if isinstance(value, list) and value and all(isinstance(v, str | int) for v in value) and (
+                path[-1] in ("tasks", "files", "recipes", "seeds", "ingredients", "include")):
+            out["dup_entry"].append(path)
+        if path[-2:-1] == ("files",) and "raw" in path or path == ("base_model",):
+            out["path_trick"].append(path)
+        if isinstance(value, str):
+            out["long_string"].append(path)
+    if isinstance(data, dict):
+        out["description"] = [("description",)]
+    return {op: sites for op, sites in out.items() if sites}
+
+
+def _targeted(rng: random.Random, kind: str, data: Any) -> tuple[str, str, Any, bool] | None:
+    """(op, detail, mutated data, must_refuse) of one issue-21 mutation, or None if none applies."""
+    data = yaml.safe_load(_dump(data))
+    sites = _sites(data, kind)
+    if not sites:
+        return None
+    op = rng.choice(sorted(sites))
+    path = rng.choice(sites[op])
+    parent, key = _parent(data, path), path[-1]
+    where = ".".join(map(str, path))
+    if op == "hub_under_raw":
+        field_ = rng.choice(sorted(HUB_BAD))
+        parent[key][field_] = rng.choice(HUB_BAD[field_])
+        return op, f"{where}.{field_} = {parent[key][field_]!r}"[:120], data, True
+    if op == "dup_entry":
+        parent[key] = [*parent[key], rng.choice(parent[key])]
+        return op, f"{where} = {parent[key]!r}"[:120], data, True
+    if op == "path_trick":
+        parent[key] = rng.choice(PATH_TRICKS) if key != "base_model" else "m" * 300
+        return op, f"{where} = {parent[key]!r}"[:120], data, True
+    if op == "description":
+        data["description"] = rng.choice(DESCRIPTION_BAD)
+        return op, f"description = {data['description']!r}", data, True
+    parent[key] = rng.choice(LONG_STRINGS)
+    return op, f"{where} = {len(parent[key])} characters", data, False
+
+
 def make_mutant(rng: random.Random, kind: str, source: str, all_files: list[str]) -> Mutant:
     text = (ROOT / source).read_text(encoding="utf-8")
     roll = rng.random()
+    if roll >= 0.7:  # the issue-21 kinds
+        targeted = _targeted(rng, kind, yaml.safe_load(text))
+        if targeted:
+            op, detail, data, must_refuse = targeted
+            return Mutant(kind, source, op, detail, _dump(data), must_refuse=must_refuse)
     if roll < 0.15:
         dup = _dup_key_text(rng, text)
         if dup:
@@ -310,13 +394,13 @@ def run_mutant(m: Mutant, tree: Path) -> tuple[str, str]:
         with contextlib.redirect_stdout(_Capture()), contextlib.redirect_stderr(err_out):
             CHECKS[m.kind](target)
     except _CliError:
-        msg = err_out.text.strip()
+        msg = err_out.text.strip().removeprefix("finbench: error: ")
         named = str(tree) in msg or Path(m.source).stem in msg
-        return ("clean" if named else "nofile"), msg[:300]
+        return ("clean" if named else "nofile"), msg
     except clean_errors() as error:
         msg = str(error)
         named = str(tree) in msg or Path(m.source).stem in msg or (m.removed and Path(m.removed).stem in msg)
-        return ("clean" if named else "nofile"), msg[:300]
+        return ("clean" if named else "nofile"), msg
     except Exception as error:  # noqa: BLE001  # anything else is a bug: a traceback for the user
         import traceback
 
@@ -325,6 +409,8 @@ def run_mutant(m: Mutant, tree: Path) -> tuple[str, str]:
         return "traceback", err_out.text[-600:]
     if m.op == "dup_key":
         return "dup_accepted", "a duplicated key was accepted"
+    if m.must_refuse:
+        return "wrong_accepted", "a value that must be refused was accepted"
     return "accepted", ""
 
 
@@ -371,9 +457,10 @@ def fuzz(n: int, seed: int, *, plan: int = 0, verbose: bool = False, log: Callab
     try:
         with config_tree(runs) as tree:
             for i, m in enumerate(mutants(n, seed)):
-                outcome, note = run_mutant(m, tree)
-                tally.add(m, outcome, note)
-                if verbose or outcome in ("traceback", "dup_accepted"):
+                outcome, message = run_mutant(m, tree)
+                note = message if outcome == "traceback" else message[:300]
+                tally.add(m, outcome, note, message if outcome in ("clean", "nofile") else "")
+                if verbose or outcome in BUG_OUTCOMES:
                     log(f"[{i}] {outcome}: {m.kind} {m.source} {m.op} {m.detail}: {note.splitlines()[0] if note else ''}")
             if plan:
                 for what, count in sorted(plan_accepted(tally.accepted, tree, plan, seed).items()):
@@ -397,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"config fuzz (seed {args.seed}): {tally.summary()} in {time.time() - start:.0f} s")
     for line in tally.nofile[:20]:
         print(f"  error names no file: {line}")
+    for line in sorted(tally.long_messages, key=lambda x: -int(x.split(" ", 1)[0]))[:20]:  # longest first
+        print(f"  long message: {line}")
     for line in tally.bugs:
         print(f"  BUG: {line.splitlines()[0]}")
     return 1 if tally.bugs else 0

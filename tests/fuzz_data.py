@@ -6,7 +6,13 @@ invalid UTF-8 inserted, a BOM, empty, header only) or, for JSON, a value replace
 a huge or non-finite number, or a key removed. The file goes into a copy of the data folder used
 as FINBENCH_DATA_DIR and the task is loaded through lm-eval (`tasks.load_task`), as `finbench eval`
 does. Outcomes: `ok` (loaded), `clean` (a DataError naming the file), `nofile` (a DataError that
-names no file), `traceback` (any other exception: a bug).
+names no file), `traceback` (any other exception: a bug), `wrong_ok` (a mutant that must be
+refused was loaded: a bug).
+
+Targeted gold mutations (issue 21), each of which must be refused: a FinQA / ConvFinQA `exe_ans`
+(and ConvFinQA's `exe_ans_list` entries) set to NaN, Infinity, 1e400 (a JSON literal), "1e400",
+null, "abc" or ""; a TAT-QA arithmetic or count answer set to NaN, Infinity, 1e400, "1e400" or
+null. Error messages longer than MAX_MESSAGE characters are counted (`long_msg`).
 
     HF_HUB_OFFLINE=1 python tests/fuzz_data.py --mutants 200 --seed 0
 """
@@ -20,6 +26,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -44,7 +51,12 @@ FILES = {  # task -> the raw files its loader reads
     "ner": ["finner_sec/FIN5.txt", "finner_sec/FIN3.txt"],
     "finqa": ["finqa/test.json", "finqa/dev.json", "finqa/train.json"],
     "convfinqa": ["convfinqa/dev.json", "convfinqa/train.json"],
+    "tatqa": ["tatqa/tatqa_dataset_train.json", "tatqa/tatqa_dataset_dev.json"],
 }
+MAX_MESSAGE = 300
+_LITERAL = "__json_literal__"  # a string replaced by the JSON text after it, unquoted (1e400)
+EXE_ANS_BAD: list[Any] = [float("nan"), float("inf"), _LITERAL + "1e400", "1e400", None, "abc", ""]
+TATQA_BAD: list[Any] = [float("nan"), float("inf"), -float("inf"), _LITERAL + "1e400", "1e400", None]
 JSON_VALUES: list[Any] = [None, "", [], {}, "abc", 0, -1, 1e308, float("inf"), float("nan"), 10**400, True,
                           [1, 2], {"a": 1}, "Infinity", "x" * 1000]
 
@@ -55,6 +67,39 @@ class DataMutant:
     file: str
     op: str
     data: bytes
+    must_refuse: bool = False
+
+
+def _dumps(data: Any) -> bytes:
+    """JSON as upstream writes it (NaN, Infinity), with `_LITERAL` values written unquoted."""
+    text = json.dumps(data)
+    return re.sub(rf'"{_LITERAL}([^"]*)"', r"\1", text).encode()
+
+
+def _gold_sites(task: str, data: Any) -> list[tuple[list, Any, list[Any]]]:
+    """(container, key, bad values) of each gold a loader must check, in a parsed data file."""
+    sites: list[tuple[list, Any, list[Any]]] = []
+    for record in data[:3] if isinstance(data, list) else []:
+        if task in ("finqa", "convfinqa") and isinstance(record.get("qa"), dict):
+            sites.append((record["qa"], "exe_ans", EXE_ANS_BAD))
+        if task == "convfinqa":
+            answers = record.get("annotation", {}).get("exe_ans_list") or []
+            sites += [(answers, i, EXE_ANS_BAD) for i in range(len(answers))]
+        if task == "tatqa":
+            sites += [(q, "answer", TATQA_BAD) for q in record.get("questions", [])
+                      if q.get("answer_type") in ("arithmetic", "count")]
+    return sites
+
+
+def _gold_mutation(rng: random.Random, task: str, raw: bytes) -> tuple[str, bytes] | None:
+    data = json.loads(raw)
+    sites = _gold_sites(task, data)
+    if not sites:
+        return None
+    container, key, bad = rng.choice(sites)
+    value = rng.choice(bad)
+    container[key] = value
+    return f"gold {key} = {value!r}".replace(_LITERAL, ""), _dumps(data)
 
 
 def _text_mutation(rng: random.Random, raw: bytes) -> tuple[str, bytes]:
@@ -111,7 +156,12 @@ def mutants(n: int, seed: int) -> list[DataMutant]:
         task = tasks[i % len(tasks)]
         file = rng.choice(FILES[task])
         raw = (FIXTURE_DATA / file).read_bytes()
-        if file.endswith(".json") and rng.random() < 0.6:
+        roll = rng.random()
+        gold = _gold_mutation(rng, task, raw) if file.endswith(".json") and roll < 0.3 else None
+        if gold:
+            out.append(DataMutant(task, file, gold[0], gold[1], must_refuse=True))
+            continue
+        if file.endswith(".json") and roll < 0.7:
             op, data = _json_mutation(rng, raw)
         else:
             op, data = _text_mutation(rng, raw)
@@ -149,10 +199,10 @@ def run_mutant(m: DataMutant, root: Path) -> tuple[str, str]:
             T.load_task(m.task)
     except DataError as error:
         msg = str(error)
-        return ("clean" if Path(m.file).name in msg or str(root) in msg else "nofile"), msg[:300]
+        return ("clean" if Path(m.file).name in msg or str(root) in msg else "nofile"), msg
     except Exception as error:  # noqa: BLE001  # anything else reaches the user as a traceback
         return "traceback", f"{type(error).__name__}: {error}"[:300] + "\n" + traceback.format_exc(limit=-3)
-    return "ok", ""
+    return ("wrong_ok" if m.must_refuse else "ok"), ""
 
 
 def fuzz(n: int, seed: int, *, verbose: bool = False, log=print) -> tuple[Counter, list[str]]:
@@ -164,10 +214,14 @@ def fuzz(n: int, seed: int, *, verbose: bool = False, log=print) -> tuple[Counte
             for i, m in enumerate(mutants(n, seed)):
                 outcome, note = run_mutant(m, root)
                 counts[outcome] += 1
+                if outcome in ("clean", "nofile") and len(note) > MAX_MESSAGE:
+                    counts["long_msg"] += 1
+                    log(f"[{i}] long message ({len(note)} characters): {m.task} {m.file} {m.op}: {note[:200]}")
+                note = note if outcome == "traceback" else note[:300]
                 line = f"[{i}] {outcome}: {m.task} {m.file} {m.op}: {note.splitlines()[0] if note else ''}"
-                if outcome in ("traceback", "nofile"):
+                if outcome in ("traceback", "nofile", "wrong_ok"):
                     bugs.append(line if outcome == "nofile" else f"{line}\n{note}")
-                if verbose or outcome in ("traceback", "nofile"):
+                if verbose or outcome in ("traceback", "nofile", "wrong_ok"):
                     log(line)
     finally:
         logging.disable(logging.NOTSET)
@@ -183,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     start = time.time()
     counts, bugs = fuzz(args.mutants, args.seed, verbose=args.verbose)
-    shown = " ".join(f"{k}={counts.get(k, 0)}" for k in ("ok", "clean", "nofile", "traceback"))
+    shown = " ".join(f"{k}={counts.get(k, 0)}" for k in ("ok", "clean", "nofile", "traceback", "wrong_ok", "long_msg"))
     print(f"data fuzz (seed {args.seed}): {args.mutants} mutants: {shown} in {time.time() - start:.0f} s")
-    return 1 if counts["traceback"] or counts["nofile"] else 0
+    return 1 if counts["traceback"] or counts["nofile"] or counts["wrong_ok"] else 0
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def test_headline_fingpt_docs_are_fingpt_test_rows(on_mirror) -> None:
 )
 def test_headline_fingpt_unexpected_row_is_one_line(tmp_path, monkeypatch, column, value, message) -> None:
     L.fingpt_headline(tmp_path / "m", (1, 1))
-    path = tmp_path / "m/FinGPT/fingpt-headline/data/test-00000-of-00001.parquet"
+    path = next((tmp_path / "m/FinGPT/fingpt-headline/data").glob("test-00000-of-00001-*.parquet"))
     rows = datasets.Dataset.from_parquet(str(path), cache_dir=str(tmp_path / "c")).to_dict()
     rows[column][0] = value
     L._parquet(path, rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -62,20 +63,45 @@ def test_mirror_folder_layout_is_repo_or_repo_at_branch(tmp_path):
     assert H.mirror_folder(tmp_path, "org/name", "refs/convert/parquet") == tmp_path / "org/name@refs/convert/parquet"
 
 
-def test_fpb_reads_one_agreement_folder_of_the_parquet_branch(on_mirror):
+def test_fpb_reads_one_member_of_main_zip(on_mirror):
     hub = source("fpb")
-    assert hub["revision"] == "refs/convert/parquet"
+    assert hub == {"path": "takala/financial_phrasebank", "revision": "main"}
     up = utils("fpb").read_hub(hub["path"], hub["revision"], agree="50")
     rows = up["train"]
-    assert len(rows) == L.SMALL["fpb"]  # not the four agreement levels merged
+    assert len(rows) == L.SMALL["fpb"]  # one member, not the four agreement levels
     assert all(r["text"].startswith("Agree50 ") for r in rows)
-    assert [r["label"] for r in rows[:3]] == ["negative", "neutral", "positive"]  # ClassLabel ints
-    # Why data_dir: the branch as a plain tree merges every level into one split.
-    folder = on_mirror / "takala/financial_phrasebank@refs/convert/parquet"
-    merged = datasets.load_dataset(str(folder), split="train", cache_dir=str(on_mirror.parent / "c"))
-    assert len(merged) > len(rows)
-    with pytest.raises(D.DataError, match="no folder 'sentences_99agree'"):
+    assert rows[0]["text"].endswith("Sepp\u00e4l\u00e4 .")  # ISO-8859-1 decoded, CRLF stripped
+    assert [r["label"] for r in rows[:3]] == ["negative", "neutral", "positive"]
+    assert len(utils("fpb").read_hub(hub["path"], hub["revision"], agree="All")["train"]) == L.SMALL["fpb"] // 2
+    with pytest.raises(D.DataError) as err:
         utils("fpb").read_hub(hub["path"], hub["revision"], agree="99")
+    msg = str(err.value)
+    assert "Sentences_99Agree.txt" in msg and "['50', '66', '75', 'All']" in msg and "\n" not in msg
+
+
+def test_fpb_bad_zip_and_bad_line_are_one_line(on_mirror, monkeypatch, tmp_path):
+    bad = tmp_path / "m" / "takala/financial_phrasebank/data/FinancialPhraseBank-v1.0.zip"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a zip")
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "m"))
+    with pytest.raises(D.DataError, match="cannot read as a zip archive"):
+        utils("fpb").read_hub("takala/financial_phrasebank", "main")
+    L.fpb_zip(bad, {"50": ["Good sentence .@positive", "no label here"]})
+    with pytest.raises(D.DataError, match=r"Sentences_50Agree.txt:2: expected 'sentence@label'"):
+        utils("fpb").read_hub("takala/financial_phrasebank", "main")
+
+
+def test_fpb_test_split_from_the_real_file_in_main_zip_is_fingpts(shared_data, monkeypatch, tmp_path):
+    # The real Sentences_50Agree.txt packed as main's zip: FinGPT's split gives 1,212 test rows.
+    lines = (shared_data / "financial_phrasebank/Sentences_50Agree.txt").read_bytes().decode("iso-8859-1").splitlines()
+    L.fpb_zip(tmp_path / "m/takala/financial_phrasebank/data/FinancialPhraseBank-v1.0.zip", {"50": lines})
+    L.use_mirror(monkeypatch, tmp_path / "m", tmp_path / "cache")
+    mod = utils("fpb")
+    hub_rows = mod.read_hub("takala/financial_phrasebank", "main")["train"]
+    assert len(hub_rows) == 4846
+    assert hub_rows == mod.read_raw(shared_data)["train"]  # same rows as the raw file
+    splits = mod.make_splits({"train": hub_rows})
+    assert len(splits["test"]) == 1212
 
 
 def test_tfns_and_topic_csv_pairs(on_mirror):
@@ -116,12 +142,32 @@ def test_headline_instruction_copy_is_a_one_line_error(on_mirror, monkeypatch, t
     assert "missing field 'News'" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_ner_parquet_branch(on_mirror):
+def test_ner_reads_main_raw_files(on_mirror):
     from eval_plugins import ner as NER
 
-    up = NER.hub_sentence_splits(**source("ner"))
-    assert {k: len(v) for k, v in up.items()} == {"train": 6, "dev": 3, "test": 4}
-    assert up["train"][0]["tags"][:3] == ["O", "I-PER", "I-PER"]
+    hub = source("ner")
+    assert hub == {"path": "tner/fin", "revision": "main"} == source("ner_cls")
+    up = NER.hub_sentence_splits(**hub)
+    assert len(up["train"]) + len(up["dev"]) == L.SMALL["ner"][0] and len(up["test"]) == L.SMALL["ner"][1]
+    assert up["train"][0]["tags"][:3] == ["I-PER", "I-PER", "I-PER"] and up["test"][0]["file"] == "FIN3.txt"
+    # the raw folder holding the same two files gives the same splits
+    raw = on_mirror.parent / "raw" / "finner_sec"
+    raw.mkdir(parents=True)
+    for name in ("FIN5.txt", "FIN3.txt"):
+        shutil.copyfile(on_mirror / "tner/fin/dataset" / name, raw / name)
+    assert NER.sentence_splits(raw.parent) == up
+    assert utils("ner").read_raw is NER.sentence_splits is utils("ner_cls").read_raw  # one reader
+
+
+def test_ner_missing_hub_file_is_one_line(on_mirror, monkeypatch, tmp_path):
+    from eval_plugins import ner as NER
+
+    (tmp_path / "m/tner/fin/dataset").mkdir(parents=True)
+    L.conll(tmp_path / "m/tner/fin/dataset/FIN5.txt", 3, "t")
+    monkeypatch.setenv("FINBENCH_HUB_MIRROR", str(tmp_path / "m"))
+    with pytest.raises(D.DataError) as err:
+        NER.hub_sentence_splits("tner/fin", "main")
+    assert "dataset/FIN3.txt" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_finqa_parquet_copy_and_missing_field(on_mirror, monkeypatch, tmp_path):
@@ -151,6 +197,9 @@ def test_convfinqa_turn_files_grouped_by_conversation(on_mirror):
     # Read as conversations (the old loader), each turn entry would expand its whole conversation.
     entries = json.loads((on_mirror / "AdaptLLM/ConvFinQA/train_turn.json").read_text())
     assert len(mod.read_records(entries, "x")) > n_train
+    # Type II conversations (qa_0/qa_1, qa_split 0s then 1s) are read like Type I ones
+    assert any(e["id"].startswith("Double_") and "qa_1" in e for e in entries)
+    assert any(r["conversation"].startswith("Double_") for r in up["train"])
     split = mod.make_splits(up, 0.4)
     train_convs = {r["conversation"] for r in split["train"]}
     assert train_convs and not train_convs & {r["conversation"] for r in split["dev"]}
@@ -160,6 +209,14 @@ def test_convfinqa_incomplete_conversation_is_an_error():
     entries = L.convfinqa_entries("dev", 3)[:2]  # turn 2 of the conversation missing
     with pytest.raises(D.DataError, match="has turns \\[0, 1\\] but 3 questions"):
         utils("convfinqa").conversations_from_turns(entries, "hub x")
+
+
+def test_authors_flare_finqa_has_train_valid_test(on_mirror):
+    # ChanceFocus/flare-finqa holds three splits; datasets 4.8 names the third after its files: `valid`
+    folder = on_mirror / "ChanceFocus/flare-finqa"
+    ds = datasets.load_dataset(str(folder), cache_dir=str(on_mirror.parent / "c-flare"))
+    assert sorted(ds) == ["test", "train", "valid"]
+    assert (folder / "data/test-00000-of-00001-5ed0ee6b1f761c33.parquet").is_file()  # the name public code reads
 
 
 def test_financebench_jsonl(on_mirror):
@@ -225,7 +282,7 @@ def test_data_check_small_mirror_fails_with_counts(on_mirror, capsys):
     rc = data_check.run(external=True)
     out = capsys.readouterr().out
     assert rc == 1
-    assert "FAIL  takala/financial_phrasebank@refs/convert/parquet  [fpb]  train 24 (expected 4,846)" in out
+    assert "FAIL  takala/financial_phrasebank@main  [fpb]  train 24 (expected 4,846)" in out
     assert "PASS  Open-Orca/OpenOrca@main" in out
 
 
@@ -240,7 +297,7 @@ def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
     for line in (
         "train 4,846",
         "train 9,543, validation 2,388",
-        "total 21,107",
+        "train 16,990, validation 4,117",
         "[fiqa_sa]  train 1,173",
         "[financebench]  train 150",
         "train 6,251, dev 883, test 1,147",
@@ -248,9 +305,10 @@ def test_data_check_passes_on_a_full_size_mirror(tmp_path, monkeypatch, capsys):
         "[headline]  train 10,570",
         "PASS  FinGPT/fingpt-headline@main  [headline_fingpt]  test 20,547",
         "[fiqa_sa_fingpt]  test 275",
+        "PASS  tner/fin@main  [ner,ner_cls]  train 459, dev 52",
     ):
         assert line in out, (line, out)
-    assert out.count("PASS") == 19 and "INFO  tner/fin" in out
+    assert out.count("PASS") == 20 and "INFO  tner" not in out
 
 
 def test_data_check_on_raw_files_loads_and_does_not_compare(fixture_data, capsys):
@@ -286,7 +344,7 @@ def test_data_lock_resolves_every_source_and_loads_use_the_sha(monkeypatch, tmp_
     assert cli.main(["data", "lock", "--lock-file", str(lock_file)]) == 0
     locked = H.read_lock(lock_file)
     assert set(locked) == set(H.hub_sources())
-    assert ("takala/financial_phrasebank", "refs/convert/parquet") in asked
+    assert ("takala/financial_phrasebank", "main") in asked and ("tner/fin", "main") in asked
     assert all(H.SHA_RE.match(e["sha"]) for e in locked.values())
     assert "resolved: true" in lock_file.read_text()
 
@@ -336,3 +394,78 @@ def test_offline_hub_load_is_one_line_naming_both_ways_out(monkeypatch, tmp_path
     msg = str(err.value)
     assert "finbench-test/never-cached" in msg and "FINBENCH_DATA_DIR" in msg and "FINBENCH_HUB_MIRROR" in msg
     assert "\n" not in msg
+
+
+# --- shas found in public evidence ------------------------------------------------------------
+
+FPB_SHA = "8d3fe0c36d5feec6b3cc5e455b0fcb4820fb9964"
+
+
+def test_shipped_lock_marks_public_evidence_shas():
+    locked = H.read_lock()
+    fpb = locked["takala/financial_phrasebank@main"]
+    assert fpb["sha"] == FPB_SHA and fpb["origin"] == "public-evidence" and "hf_hub_download" in fpb["evidence"]
+    marked = {k for k, e in locked.items() if e["origin"] == "public-evidence"}
+    assert "zeroshot/twitter-financial-news-topic@main" in marked and "ChanceFocus/flare-finqa@main" in marked
+    assert not any(e["origin"] == "hub" for e in locked.values())  # nothing resolved online yet
+
+
+def test_data_lock_online_replaces_public_evidence_and_keeps_it_when_unreachable(monkeypatch, tmp_path):
+    lock_file = tmp_path / "data.lock.yaml"
+    shutil.copyfile(H.lock_path(), lock_file)
+
+    def partial(repo, revision):
+        if repo == "takala/financial_phrasebank":
+            raise ConnectionError("no network")
+        return "b" * 40
+
+    _, errors = H.lock(lock_file, resolver=partial)
+    locked = H.read_lock(lock_file)
+    assert errors == ["takala/financial_phrasebank@main: ConnectionError: no network"]
+    assert locked["takala/financial_phrasebank@main"]["origin"] == "public-evidence"  # kept, still marked
+    assert locked["takala/financial_phrasebank@main"]["sha"] == FPB_SHA
+    assert locked["ChanceFocus/flare-finqa@main"] == dict(locked["ChanceFocus/flare-finqa@main"], sha="b" * 40, origin="hub")
+    assert "evidence" not in locked["ChanceFocus/flare-finqa@main"]
+    assert "resolved: false" in lock_file.read_text()
+    H.lock(lock_file, resolver=lambda repo, revision: "c" * 40)
+    assert all(e["origin"] == "hub" and e["sha"] == "c" * 40 for e in H.read_lock(lock_file).values())
+    assert "resolved: true" in lock_file.read_text()
+
+
+def test_public_evidence_sha_is_loaded_and_warns_once(monkeypatch, tmp_path, caplog):
+    import huggingface_hub
+
+    monkeypatch.delenv("FINBENCH_HUB_MIRROR", raising=False)
+    monkeypatch.setattr(H, "_warned", set())
+    asked = []
+
+    def fake_download(repo, filename, repo_type=None, revision=None):
+        asked.append((repo, filename, repo_type, revision))
+        return str(tmp_path / "x.zip")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    with caplog.at_level(logging.WARNING, logger="finbench.hub"):
+        for _ in range(2):
+            H.download_file("takala/financial_phrasebank", "data/FinancialPhraseBank-v1.0.zip", revision="main")
+    assert asked[0] == ("takala/financial_phrasebank", "data/FinancialPhraseBank-v1.0.zip", "dataset", FPB_SHA)
+    assert sum("public evidence" in r.message and "not yet resolved online" in r.message for r in caplog.records) == 1
+    rec = H.record({"path": "takala/financial_phrasebank", "revision": "main"})
+    assert rec["sha"] == FPB_SHA and rec["sha_origin"] == "public-evidence"
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ({"sha": "a" * 40, "origin": "guess"}, r"sources.org/x@main.origin: expected one of \['hub', 'public-evidence'\]"),
+        ({"sha": "a" * 40, "origin": "public-evidence"}, "needs a 'sha' and an 'evidence' string"),
+        ({"sha": None, "origin": "public-evidence", "evidence": "a page"}, "needs a 'sha'"),
+    ],
+)
+def test_bad_lock_marking_is_one_line(tmp_path, entry, match):
+    import yaml
+
+    path = tmp_path / "l.yaml"
+    path.write_text(yaml.safe_dump({"sources": {"org/x@main": entry}}))
+    with pytest.raises(D.DataError, match=match) as err:
+        H.read_lock(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -94,7 +94,7 @@ def test_perfect_output_scores_one_and_agrees_with_seqeval() -> None:
     [
         "- silicon valley bank (ORG)\n* Santa Clara: location\n1. California - loc\n"
         "2) JOHN SMITH, Person.\n"
-        "Bank, company\nSanta Clara, location\nSome explanation without a type.",
+        "Bank, company\nSome explanation without a type.",
         "Entity: Silicon Valley Bank, Type: organization\n"
         '"Bank", organization\nSanta Clara, location\n'
         "California, location\n\u2022 John Smith, person",
@@ -176,11 +176,26 @@ def test_utf8_bom_does_not_glue_onto_docstart(tmp_path: Path) -> None:
     assert [s["tokens"] for s in sentences] == [["John", "paid"]]
 
 
-def test_duplicates_and_every_occurrence() -> None:
+def test_every_occurrence_and_repeated_lines_cost_precision() -> None:
     tokens = "Agent pays Agent in Texas".split()
     tags = ["I-PER", "O", "I-PER", "O", "I-LOC"]
+    _, scores = _score(tokens, tags, "Agent, person\nTexas, location")
+    assert scores["f1"] == 1.0  # one line tags every occurrence
+    # A repeated line (or a case variant with no free occurrence) places nothing: an unplaced
+    # false positive, as seqeval scores it on the oracle's placement (../shared/oracles README).
     _, scores = _score(tokens, tags, "Agent, person\nagent, PERSON\nTexas, location\nTexas, location")
-    assert scores["f1"] == 1.0
+    assert (scores["precision"], scores["recall"]) == (3 / 5, 1.0)
+
+
+def test_case_variant_is_not_merged_away() -> None:
+    # The bug: "Bank" and "bank" were merged case-insensitively, then only "Bank" was placed
+    # (case-sensitively), so the lower-case mention was lost.
+    tokens = "Bank said the bank paid".split()
+    tags = ["I-ORG", "O", "O", "I-ORG", "O"]
+    pairs = NER.parse_lines("Bank, organization\nbank, organization")
+    assert pairs == [("Bank", "organization"), ("bank", "organization")]
+    item, scores = _score(tokens, tags, "Bank, organization\nbank, organization")
+    assert item[1] == ["B-ORG", "O", "O", "B-ORG", "O"] and scores["f1"] == 1.0
 
 
 def test_missing_and_garbage_never_crash() -> None:

@@ -156,12 +156,29 @@ def test_process_results_missing_and_scores() -> None:
     assert N.process_results(doc, ["14.1%"]) == {
         "score": 1.0,
         "exact_match": 1.0,
+        "rounded_match": 1.0,
         "tolerant_match": 1.0,
         "missing_rate": 0.0,
     }
     missing = N.process_results(doc, ["[missing] no number in output"])
     assert missing["missing_rate"] == 1.0 and missing["score"] == 0.0
     assert N.mean([1.0, 0.0, 0.5]) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "exact", "rounded", "tolerant"),
+    [
+        ("6.49", "6", 0.0, 1.0, 0.0),  # the old bug: exact_match said 1 here, tolerant 0
+        ("6", "6", 1.0, 1.0, 1.0),
+        ("14.14%", "14.1%", 0.0, 1.0, 1.0),  # right at the gold's precision, not at 5 decimals
+        ("0.14136", "14.136%", 1.0, 1.0, 1.0),
+        ("0.000004", "0.000001", 1.0, 0.0, 1.0),  # equal at 5 decimals: tolerant never below exact
+    ],
+)
+def test_exact_is_never_looser_than_tolerant(pred, gold, exact, rounded, tolerant) -> None:
+    scores = N.process_results({"id": "x", "label": gold, "golds": [gold]}, [pred])
+    assert (scores["exact_match"], scores["rounded_match"], scores["tolerant_match"]) == (exact, rounded, tolerant)
+    assert scores["exact_match"] <= scores["tolerant_match"]
 
 
 def test_filter_logs_reason_in_filtered_response() -> None:

@@ -171,3 +171,47 @@ def test_sweep_plan_lists_220_trainings():
     runs = [r for r in sweep.runs if r.mixture != BASE]
     assert len(runs) == 220 == 4 * 55 * 1 and len(sweep.runs) == 224  # + each untrained base model
     assert {r.recipe for r in runs} == set(PAPER_RECIPES)
+
+
+def test_dry_run_prints_the_cluster_config_on_a_machine_without_gpu(on_mirror, monkeypatch, tmp_path, capsys):
+    """`finbench train phi3_paper_exact --dry-run` on a CPU machine: the full multi-GPU config,
+    DeepSpeed block with the authors' loss scale; the real run still stops at the hardware check."""
+    import yaml
+
+    from finbench import recipes as R
+    from finbench import train as TR
+
+    monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(R, "has_gpu", lambda: False)
+    assert TR.main(["train", "phi3_paper_exact", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    cfg = yaml.safe_load(out)  # the trailing `#` lines are YAML comments
+    ds = cfg["deepspeed"]
+    assert ds["fp16"]["initial_scale_power"] == 16 and ds["zero_optimization"]["stage"] == 2
+    assert ds["zero_optimization"]["offload_optimizer"] == {"device": "cpu", "pin_memory": True}
+    assert cfg["fp16"] is True and cfg["tf32"] is False and cfg["attn_implementation"] == "flash_attention_2"
+    assert cfg["base_model"] == "microsoft/Phi-3-mini-128k-instruct"  # named, not downloaded
+    assert "--multi_gpu" in out and "this machine has no CUDA GPU" in out
+    # offline, Phi-3's tokenizer is not here: the count says so instead of guessing
+    assert "# over-length rows (> sequence_len 4096 tokens" in out and "not counted" in out
+    assert TR.main(["train", "phi3_paper_exact"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_over_length_rows_are_counted_by_set(tmp_path):
+    from axolotl.utils.chat_templates import get_chat_template
+    from transformers import AutoTokenizer
+
+    from finbench import models
+    from finbench import train as TR
+
+    tok = AutoTokenizer.from_pretrained(models.tiny_model())
+    rows = [("fpb", "short"), ("finqa", "table " * 400), ("finqa", "row"), ("convfinqa", "x " * 300)]
+    convs = [[{"role": "user", "content": u}, {"role": "assistant", "content": "1"}] for _, u in rows]
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text("".join(json.dumps({"messages": m, "task": t}) + "\n" for m, (t, _) in zip(convs, rows, strict=True)))
+    ids = [tok.apply_chat_template(m, chat_template=get_chat_template("chatml"), tokenize=True) for m in convs]
+    lengths = [len(i["input_ids"] if hasattr(i, "keys") else i) for i in ids]
+    limit = sorted(lengths)[1]  # the two long rows exceed it
+    over, total, by_task = TR.over_length(jsonl, tok, "chatml", limit)
+    assert (over, total) == (2, 4) and dict(by_task) == {"finqa": 1, "convfinqa": 1}

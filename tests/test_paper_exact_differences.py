@@ -81,6 +81,13 @@ RECIPE_ROWS = [  # (README row, exact recipe check, default recipe check)
      and c["deepspeed"]["zero_optimization"]["offload_optimizer"]["device"] == "cpu",
      lambda c: c["optimizer"] == "adamw_torch_fused" and "offload_optimizer" not in str(c.get("deepspeed"))),
     ("epochs", lambda c: c["num_epochs"] == 2, lambda c: c["num_epochs"] == 2),
+    ("fp16 loss scale", lambda c: c["deepspeed"]["fp16"]["initial_scale_power"] == 16,
+     lambda c: "deepspeed" not in c or c["deepspeed"]["fp16"]["initial_scale_power"] == 32),
+    ("tf32", lambda c: c["tf32"] is False, lambda c: c["tf32"] is True),
+    ("over-length rows", lambda c: c.get("excess_length_strategy", "drop") == "drop",
+     lambda c: c.get("excess_length_strategy", "drop") == "drop"),
+    ("packing attention", lambda c: c["sample_packing"] and c["attn_implementation"] == "flash_attention_2",
+     lambda c: c["sample_packing"]),
 ]
 
 
@@ -89,6 +96,29 @@ def test_recipe_differences(row, exact, default, tmp_path):
     assert f"| {row} |" in DOC.read_text(encoding="utf-8")
     assert exact(cfg("llama31_8b_paper_exact", tmp_path)) and exact(cfg("phi3_paper_exact", tmp_path))
     assert default(cfg("llama31_8b_cocktail", tmp_path)) and default(cfg("phi3_cocktail", tmp_path))
+
+
+def test_every_paper_exact_recipe_has_the_authors_deepspeed_and_tf32(tmp_path):
+    for path in sorted((ROOT / "recipes").glob("*paper_exact*.yaml")):
+        c = cfg(path.stem, tmp_path)
+        assert c["deepspeed"]["fp16"]["initial_scale_power"] == 16 and c["tf32"] is False, path.name
+
+
+def test_readme_claims_corrected():
+    doc = DOC.read_text(encoding="utf-8")
+    assert "the hyperparameters are\n  the same" not in doc and "the hyperparameters are the same" not in doc
+    assert "whatever the model" not in doc and "the authors keep every row" not in doc
+    assert "change `template` per model" in doc and "would crash" in doc
+
+
+def test_initial_scale_power_needs_deepspeed(tmp_path):
+    import yaml
+
+    data = R.load("phi3_cocktail_lora").data
+    p = tmp_path / "r.yaml"
+    p.write_text(yaml.safe_dump({**data, "hardware": {**data["hardware"], "initial_scale_power": 16}}))
+    with pytest.raises(R.RecipeError, match="initial_scale_power is a DeepSpeed setting"):
+        R.load(p)
 
 
 def test_models_phi3_128k_and_labelled_stand_ins():

@@ -227,6 +227,8 @@ def test_peers_on_our_split_are_printed_beside_ours(rendered) -> None:
     row = next(x for x in like.splitlines() if "| fpb |" in x and "v3.3" in x)
     assert f"| {ours:.3f} (r1 / all) |" in row and "FinGPT README.md @ 5d010c6f" in row and "test (1212)" in row
     assert "| finqa |" in like and "not scored" in like.split("| finqa |")[1].splitlines()[0]
+    # FinBen's leaderboard rows only where the sweep evaluates a finben_* task (this one does not)
+    assert "| finben_" not in md and "published rows of suites this sweep does not evaluate" in md
     refs = list(csv.DictReader((out / "references.csv").open()))
     fpb = [r for r in refs if r["task"] == "fpb" and r["split_match"] == "True"]
     assert fpb and all(r["mixture_here"] == "all" and abs(float(r["value_here"]) - ours) < 1e-5 for r in fpb)

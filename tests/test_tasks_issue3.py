@@ -251,11 +251,11 @@ def test_real_convfinqa_conversations_reproduce_gold(tmp_path) -> None:
 # --- a real lm-eval run ------------------------------------------------------------------------
 
 _PER_TASK = {
-    "ner": ("score", "f1", "precision", "recall", "missing_rate"),
+    "ner": ("score", "f1", "precision", "recall", "missing_rate", "finben_entity_f1", "fingpt_entity_f1"),
     "ner_cls": ("score", "acc", "f1_weighted", "f1_macro", "missing_rate"),
     "ner_cls_mc": ("score", "acc", "f1_weighted", "f1_macro", "missing_rate"),
-    "finqa": ("score", "exact_match", "tolerant_match", "missing_rate"),
-    "convfinqa": ("score", "exact_match", "tolerant_match", "missing_rate"),
+    "finqa": ("score", "exact_match", "rounded_match", "tolerant_match", "missing_rate"),
+    "convfinqa": ("score", "exact_match", "rounded_match", "tolerant_match", "missing_rate"),
     "financebench": ("score", "numeric_match", "text_match", "missing_rate"),
 }
 
@@ -285,7 +285,9 @@ def test_lm_eval_runs_every_new_task(fixture_data, tmp_path) -> None:
                 assert isinstance(value, float) and 0.0 <= value <= 1.0, (task, metric, filt, value)
         if task.endswith("_mc"):
             continue
-        samples = [s for s in out["samples"][task] if s["filter"] != "finben"]
+        if task in ("finqa", "convfinqa"):  # FinQA's official execution accuracy, own filter
+            assert 0.0 <= out["results"][task]["exe_acc,official"] <= 1.0
+        samples = [s for s in out["samples"][task] if s["filter"] not in ("finben", "official")]
         assert {s["filter"] for s in samples} == {"tolerant", "strict"}
         # One request per doc; after `take_first` its filtered response is one string.
         assert all(isinstance(s["filtered_resps"][0], str) for s in samples)
@@ -333,6 +335,13 @@ def test_configured_task_scores_gold_answers_as_correct(name: str, fixture_data)
         aggregated = {m: task.aggregation()[m](v) for m, v in per_metric.items()}
         if ensemble.name == "finben":  # FinBen's strict string match (eval_plugins.finben_em) only
             assert aggregated == {"finben_em": 1.0}, (name, aggregated)
+            continue
+        if ensemble.name == "official":  # FinQA's exe_acc: the target may be "14.1%" (0.141)
+            assert set(aggregated) == {"exe_acc"}, (name, aggregated)
+            # exe_ans written as the official code prints it always counts
+            assert all(
+                task.process_results(d, ["[official] " + d["exe_ans"]])["exe_acc"] == 1.0 for d in docs
+            )
             continue
         assert aggregated["score"] == 1.0, (name, ensemble.name, aggregated)
         assert aggregated["missing_rate"] == 0.0, (name, ensemble.name, aggregated)

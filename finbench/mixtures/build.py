@@ -41,7 +41,7 @@ from finbench.mixtures.spec import Component, Mixture
 BUILDER_VERSION = 1
 PACKAGE_DIR = Path(__file__).resolve().parent
 STALE_TMP_SECONDS = 600  # a temporary this old is a killed build's (writing takes seconds)
-_TMP_RE = re.compile(r"^\..+-[0-9a-f]{16}\.(jsonl|manifest\.json|contamination\.json)\..+\.tmp$")
+_TMP_RE = re.compile(r"^\..+-[0-9a-f]{16}\.(jsonl|manifest\.json|timings\.json|contamination\.json)\..+\.tmp$")
 
 
 def default_out() -> Path:
@@ -265,6 +265,11 @@ def output_paths(mix: Mixture, digest: str, out_dir: Path) -> tuple[Path, Path]:
     return out_dir / f"{stem}.jsonl", out_dir / f"{stem}.manifest.json"
 
 
+def timings_path(manifest: Path) -> Path:
+    """`NAME-HASH.timings.json` beside `NAME-HASH.manifest.json`: the last build's timings."""
+    return manifest.with_name(manifest.name.replace(".manifest.json", ".timings.json"))
+
+
 def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
     """Hidden temporaries of killed builds (our naming only, older than STALE_TMP_SECONDS)."""
     now = time.time() if now is None else now
@@ -349,7 +354,9 @@ def _needs_available(mix: Mixture) -> list[str]:
     ]
 
 
-def _summary(mix, digest, jsonl, rows, tokenizer, guard_names, n_items, report, results, t0, timer) -> dict:
+def _summary(mix, digest, jsonl, rows, tokenizer, guard_names, n_items, report, results) -> dict:
+    """The manifest: what the build read and wrote, nothing that varies between two builds of the
+    same inputs (timings go to `timings_path`), so a rebuild writes the same bytes."""
     summary = {
         "mixture": mix.name,
         "file": str(mix.path) if mix.path else None,
@@ -369,8 +376,6 @@ def _summary(mix, digest, jsonl, rows, tokenizer, guard_names, n_items, report, 
             "dropped": sum(len(r.dropped) for r in results),
         },
         "components": {r.name: r.manifest() for r in results},
-        "build_seconds": round(time.perf_counter() - t0, 2),
-        "timings_s": {k: round(v, 2) for k, v in timer.timings.items()},
     }
     if tokenizer:
         summary["tokens"] = sum(r.tokens or 0 for r in results)
@@ -411,9 +416,12 @@ def build(
     order = _ordered_rows(mix, results)
     _write_jsonl(jsonl, results, order)
     timer.lap("order_and_write")
-    summary = _summary(mix, digest, jsonl, len(order), tokenizer, guard_names, n_items, report, results, t0, timer)
+    summary = _summary(mix, digest, jsonl, len(order), tokenizer, guard_names, n_items, report, results)
     if sizing:
         summary["sizing_only"] = sizing
-    # The manifest records timing and paths; the JSONL is the byte-reproducible artefact.
+    # The JSONL and the manifest are byte-reproducible; this build's timings sit beside them.
+    timings = {"build_seconds": round(time.perf_counter() - t0, 2),
+               "timings_s": {k: round(v, 2) for k, v in timer.timings.items()}}
+    write_atomic(timings_path(manifest), json.dumps(timings, indent=2, sort_keys=True))
     write_atomic(manifest, json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True))
-    return BuildResult(jsonl, manifest, False, summary)
+    return BuildResult(jsonl, manifest, False, {**summary, **timings})

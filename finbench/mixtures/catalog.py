@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from finbench import settings
+from finbench import validate as V
 from finbench.files import did_you_mean, is_file
 from finbench.mixtures.design import generate_design, read_yaml
 from finbench.mixtures.errors import MixtureError
@@ -54,7 +55,8 @@ def load_mixture(name: str, mixtures_dir: Path | None = None) -> Mixture:
             base = Path(members[member].pop("_base"))
             return parse_mixture(members[member], name=name, path=base)
     known = list_mixtures(d, warn=False) if d.is_dir() else []
-    shown = ", ".join(known[:20]) + (f" ... ({len(known)} in all)" if len(known) > 20 else "")
+    hint = did_you_mean(name, known)
     raise MixtureError(
-        f"unknown mixture {name!r}: no {path}.{did_you_mean(name, known)} Known: {shown or '(none)'}"
+        f"unknown mixture {V.short(name)}: no {V.short(str(path))}."
+        f"{hint or ' Known: ' + (V.listing(known) or '(none)')}"
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 from finbench import data as D
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.mixtures.errors import MixtureError, err, number, unknown_keys
 
 CONTAMINATION_MODES = ("fail", "drop", "allow")
@@ -60,15 +61,17 @@ def parse_contamination(where: str, craw: Any, known: Collection[str]) -> Contam
     cont = Contamination(mode=craw.get("mode", "fail"))
     if cont.mode not in CONTAMINATION_MODES:
         raise err(
-            where, "contamination.mode", f"expected one of {list(CONTAMINATION_MODES)}, got {cont.mode!r}"
+            where, "contamination.mode", f"expected one of {list(CONTAMINATION_MODES)}, got {V.short(cont.mode)}"
         )
     tasks = craw.get("tasks", "all")
     if tasks != "all":
         if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
-            raise err(where, "contamination.tasks", f"expected 'all' or a list of tasks, got {tasks!r}")
+            raise err(where, "contamination.tasks", f"expected 'all' or a list of tasks, got {V.short(tasks)}")
+        if V.duplicates(tasks):
+            raise err(where, "contamination.tasks", V.duplicates(tasks) or "")
         for t in tasks:
             if t not in known:
-                raise err(where, "contamination.tasks", f"unknown finbench task {t!r}")
+                raise err(where, "contamination.tasks", f"unknown finbench task {V.short(t)}")
         cont.tasks = tuple(tasks)
 
     def whole(key: str, default: int, upper: int) -> int:
@@ -217,8 +220,11 @@ def guard_tasks(mix: Any) -> list[str]:
     Test-only variants (a peer's test split, read from the hub) have their own rows: each is guarded
     on its own, and only when the mixture names it (`contamination.tasks`), as reading it needs the hub.
     """
+    from finbench.finben import is_finben
+
     infos = T.discover()
-    everything = sorted(n for n, info in infos.items() if not info.eval_only)
+    # FinBen tasks (hub only) guard a mixture only when it names them (finben_cocktail does).
+    everything = sorted(n for n, info in infos.items() if not info.eval_only and not is_finben(info.config))
     names = list(mix.contamination.tasks) if mix.contamination.tasks is not None else everything
     by_folder: dict[str, str] = {}
     for n in sorted(names, key=lambda n: (not infos[n].is_default_variant, n)):
@@ -272,7 +278,7 @@ def load_eval_items(
                     )
         except (D.DataError, T.UnknownTaskError, FileNotFoundError) as exc:
             raise MixtureError(
-                f"{where}: contamination.tasks: cannot load eval items of task {name!r}: {exc}"
+                f"{where}: contamination.tasks: cannot load eval items of task {V.short(name)}: {exc}"
             ) from exc
     return items
 

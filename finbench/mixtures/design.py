@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import data as D
+from finbench import validate as V
 from finbench.files import did_you_mean
 from finbench.mixtures.errors import MAX_ROWS, MixtureError, err
 from finbench.mixtures.sampling import round_half_up
@@ -48,7 +49,7 @@ def design_members(ingredients: Sequence[str], kinds: Sequence[str]) -> dict[str
     }
     for kind in kinds:
         if kind not in subsets:
-            raise ValueError(f"unknown design member kind {kind!r}")
+            raise ValueError(f"unknown design member kind {V.short(kind)}")
         for name, members in subsets[kind]():
             key = frozenset(members)
             if members and key not in seen:
@@ -77,23 +78,25 @@ def _static_count(comps: dict[str, Any], name: str, where: str) -> int:
 
 def _check_design(where: str, d: Any, comps: dict[str, Any], base_path: Path) -> tuple[list[str], list[str]]:
     """(ingredients, member kinds) of a design mapping, validated."""
+    if "description" in d and V.description(d["description"]):
+        raise err(where, "description", V.description(d["description"]) or "")
     ingredients = d.get("ingredients", list(comps))
     if not isinstance(ingredients, list) or not ingredients:
-        raise err(where, "ingredients", f"expected a non-empty list, got {ingredients!r}")
+        raise err(where, "ingredients", f"expected a non-empty list, got {V.short(ingredients)}")
     for i in ingredients:
         if not isinstance(i, str):
-            raise err(where, "ingredients", f"expected component names, got {i!r}")
+            raise err(where, "ingredients", f"expected component names, got {V.short(i)}")
         if i not in comps:
-            raise err(where, "ingredients", f"{i!r} is not a component of {base_path}; components: {', '.join(comps)}")
-    if len(set(ingredients)) != len(ingredients):
-        raise err(where, "ingredients", "duplicate ingredient")
+            raise err(where, "ingredients", f"{V.short(i)} is not a component of {base_path}; components: {', '.join(comps)}")
+    if V.duplicates(ingredients):
+        raise err(where, "ingredients", V.duplicates(ingredients) or "")
     kinds = d.get("members", [k for k in MEMBER_KINDS if k != MATCHED])  # controls only when asked
     if (
         not isinstance(kinds, list)
         or not kinds
         or any(not isinstance(k, str) or k not in MEMBER_KINDS for k in kinds)
     ):
-        raise err(where, "members", f"expected a list drawn from {list(MEMBER_KINDS)}, got {kinds!r}")
+        raise err(where, "members", f"expected a list drawn from {list(MEMBER_KINDS)}, got {V.short(kinds)}")
     return ingredients, kinds
 
 
@@ -153,8 +156,8 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     if extra:
         hint = "".join(did_you_mean(x, DESIGN_KEYS) for x in extra)
         raise err(where, ", ".join(extra), f"unknown key(s); expected {', '.join(DESIGN_KEYS)}.{hint}")
-    if not isinstance(d.get("base"), str):
-        raise err(where, "base", "expected the path of the full mixture, relative to this file")
+    if not isinstance(d.get("base"), str) or V.path_name(d["base"]):
+        raise err(where, "base", f"expected the path of the full mixture, relative to this file, got {V.short(d.get('base'))}")
     base_path = (path.parent / d["base"]).resolve()
     base = read_yaml(base_path)
     base_mix = parse_mixture(base, name=base_path.stem, path=base_path)  # validates the base
@@ -162,7 +165,7 @@ def generate_design(path: Path) -> dict[str, dict[str, Any]]:
     ingredients, kinds = _check_design(where, d, comps, base_path)
     sizing = d.get("sizing", "narrow")
     if sizing not in SIZING_MODES:
-        raise err(where, "sizing", f"expected one of {list(SIZING_MODES)}, got {sizing!r}")
+        raise err(where, "sizing", f"expected one of {list(SIZING_MODES)}, got {V.short(sizing)}")
     out: dict[str, dict[str, Any]] = {}
     for mname, subset in design_members(ingredients, [k for k in kinds if k != MATCHED]).items():
         member = {k: v for k, v in base.items() if k not in ("components", "name", "description")}

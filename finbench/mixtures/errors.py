@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from finbench.files import did_you_mean
+from finbench.validate import duplicates, short
 
 MAX_ROWS = 1_000_000_000  # a component's count, and any size it resolves to
 MAX_FACTOR = 1_000.0  # `factor` and `fraction`: a mixture of 1,000x its inputs is a typo
@@ -37,15 +38,16 @@ def number(
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text)} characters)"
+    return short(value, limit)
 
 
 def string_list(where: str, key: str, value: Any, what: str) -> list[str]:
     """A non-empty list of non-empty strings (one string is a list of one)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(x, str) and x for x in items):
-        raise err(where, key, f"expected {what} or a list of them, got {value!r}")
+        raise err(where, key, f"expected {what} or a list of them, got {_short(value)}")
+    if duplicates(items):
+        raise err(where, key, duplicates(items) or "")
     return items
 
 

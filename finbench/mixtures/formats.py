@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from finbench import validate as V
 from finbench.mixtures.errors import err
 
 Messages = list[dict[str, str]]
@@ -51,7 +52,7 @@ def _text(value: Any) -> str | None:
 def _no_extra(where: str, key: str, fmt: dict[str, Any], allowed: set[str], kind: str) -> None:
     extra = set(fmt) - allowed
     if extra:
-        raise err(where, key, f"unknown key(s) {sorted(extra)} for format {kind!r}")
+        raise err(where, key, f"unknown key(s) {sorted(extra)} for format {V.short(kind)}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class FieldsFormat:
             if not isinstance(fmt.get(need), str) or not fmt[need]:
                 raise err(where, f"{key}.{need}", f"expected a column name, got {fmt.get(need)!r}")
         if "system" in fmt and not isinstance(fmt["system"], str):
-            raise err(where, f"{key}.system", f"expected a column name, got {fmt['system']!r}")
+            raise err(where, f"{key}.system", f"expected a column name, got {V.short(fmt['system'])}")
         return cls(fmt["user"], fmt["assistant"], fmt.get("system"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,9 +102,9 @@ class FieldsFormat:
                 if value is None or (isinstance(value, str) and not value.strip()):
                     continue  # OpenOrca leaves many system prompts empty
                 if not isinstance(value, str):
-                    return None, f"{col!r} is not a string"
+                    return None, f"{V.short(col)} is not a string"
             elif _text(value) is None:
-                return None, f"{col!r} missing or empty"
+                return None, f"{V.short(col)} missing or empty"
             msgs.append({"role": role, "content": value})
         return msgs, ""
 
@@ -120,7 +121,7 @@ class AlpacaFormat:
         _no_extra(where, key, fmt, {"type", "join"}, cls.type)
         join = fmt.get("join", "\n\n")
         if not isinstance(join, str):
-            raise err(where, f"{key}.join", f"expected a string, got {join!r}")
+            raise err(where, f"{key}.join", f"expected a string, got {V.short(join)}")
         return cls(join)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,18 +174,18 @@ class TurnsFormat:
     def render(self, row: dict[str, Any]) -> Rendered:
         turns = row.get(self.field)
         if not isinstance(turns, list) or not turns:
-            return None, f"{self.field!r} missing or not a non-empty list"
+            return None, f"{V.short(self.field)} missing or not a non-empty list"
         rk, ck = self.role_key, self.content_key
         msgs: Messages = []
         for t in turns:
             if not isinstance(t, dict):
-                return None, f"{self.field!r} holds a non-mapping turn"
+                return None, f"{V.short(self.field)} holds a non-mapping turn"
             role = ROLE_ALIASES.get(str(t.get(rk, "")).lower())
             if role is None:
                 return None, f"unknown role {t.get(rk)!r}"
             content = t.get(ck)
             if not isinstance(content, str):
-                return None, f"turn {rk}={t.get(rk)!r} has no string {ck!r}"
+                return None, f"turn {rk}={t.get(rk)!r} has no string {V.short(ck)}"
             if role == "system" and msgs:
                 return None, "system turn after the first turn"
             msgs.append({"role": role, "content": content})
@@ -249,9 +250,9 @@ class TemplateFormat:
         if not isinstance(values, dict) or not all(
             isinstance(m, dict) and m and all(isinstance(v, str) for v in m.values()) for m in values.values()
         ):
-            raise err(where, f"{key}.values", f"expected column -> {{value: text}}, got {values!r}")
+            raise err(where, f"{key}.values", f"expected column -> {{value: text}}, got {V.short(values)}")
         if not isinstance(after, dict) or not all(isinstance(v, str) and v for v in after.values()):
-            raise err(where, f"{key}.after", f"expected column -> marker text, got {after!r}")
+            raise err(where, f"{key}.after", f"expected column -> marker text, got {V.short(after)}")
         out = cls(tuple(user), fmt["assistant"], fmt.get("system"), fmt.get("join", "\n"), values, after)
         unused = sorted((set(values) | set(after)) - set(out.columns()))
         if unused:
@@ -283,14 +284,14 @@ class TemplateFormat:
         value = row.get(col)
         if col in self.after:
             if not isinstance(value, str) or self.after[col] not in value:
-                raise ValueError(f"{col!r} lacks the marker {self.after[col]!r}")
+                raise ValueError(f"{V.short(col)} lacks the marker {V.short(self.after[col])}")
             value = value.split(self.after[col])[1]
         if col in self.values and isinstance(value, str | int | float) and value in self.values[col]:
             return self.values[col][value]  # else kept as is: the study's `MAP.get(x, x)`
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):
-            raise ValueError(f"{col!r} missing or not text")
+            raise ValueError(f"{V.short(col)} missing or not text")
         return value
 
     def _fill(self, template: str, row: dict[str, Any]) -> str:
@@ -332,11 +333,11 @@ def parse_format(where: str, key: str, fmt: Any) -> Format:
             where,
             key,
             f"expected one of {list(PRESET_FORMATS)} or a field mapping "
-            f"{{system?, user, assistant}}, got {fmt!r}",
+            f"{{system?, user, assistant}}, got {V.short(fmt)}",
         )
     kind = fmt.get("type", "fields")
     if not isinstance(kind, str) or kind not in FORMATS:
-        raise err(where, f"{key}.type", f"expected one of {list(FORMATS)}, got {kind!r}")
+        raise err(where, f"{key}.type", f"expected one of {list(FORMATS)}, got {V.short(kind)}")
     return FORMATS[kind].parse(where, key, fmt)
 
 

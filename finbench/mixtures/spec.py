@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.files import did_you_mean
 from finbench.mixtures.contamination import Contamination, parse_contamination
 from finbench.mixtures.errors import MAX_FACTOR, MAX_ROWS, MixtureError, err, number, unknown_keys
@@ -85,7 +86,7 @@ class Mixture:
 
     @property
     def where(self) -> str:
-        return str(self.path) if self.path else f"mixture {self.name!r}"
+        return str(self.path) if self.path else f"mixture {V.short(self.name)}"
 
     def spec_dict(self) -> dict[str, Any]:
         """Everything that decides the output (the description does not)."""
@@ -117,17 +118,17 @@ def parse_size(where: str, key: str, spec: dict[str, Any]) -> Size:
     rel = spec["relative_to"]
     rel = [rel] if isinstance(rel, str) else rel
     if not isinstance(rel, list) or not rel or not all(isinstance(r, str) for r in rel):
-        raise err(where, f"{key}.relative_to", f"expected a list of component names, got {rel!r}")
+        raise err(where, f"{key}.relative_to", f"expected a list of component names, got {V.short(rel)}")
     factor = float(number(where, f"{key}.factor", spec.get("factor", 1.0), upper=MAX_FACTOR))
     rounding = spec.get("rounding", "half_up")
     if rounding not in ROUNDINGS:
-        raise err(where, f"{key}.rounding", f"expected one of {list(ROUNDINGS)}, got {rounding!r}")
+        raise err(where, f"{key}.rounding", f"expected one of {list(ROUNDINGS)}, got {V.short(rounding)}")
     return Size(relative_to=tuple(rel), factor=factor, rounding=rounding)
 
 
 def parse_sampler(where: str, key: str, value: Any) -> str:
     if not isinstance(value, str) or value not in SAMPLERS:
-        raise err(where, key, f"expected one of {list(SAMPLERS)}, got {value!r}.{did_you_mean(str(value), SAMPLERS)}")
+        raise err(where, key, f"expected one of {list(SAMPLERS)}, got {V.short(value)}.{did_you_mean(str(value), SAMPLERS)}")
     return value
 
 
@@ -137,7 +138,7 @@ def parse_options(where: str, key: str, spec: dict[str, Any]) -> dict[str, Any]:
     for flag in ("upsample", "emit"):
         if flag in spec:
             if not isinstance(spec[flag], bool):
-                raise err(where, f"{key}.{flag}", f"expected true or false, got {spec[flag]!r}")
+                raise err(where, f"{key}.{flag}", f"expected true or false, got {V.short(spec[flag])}")
             out[flag] = spec[flag]
     if "sampler" in spec:
         out["sampler"] = parse_sampler(where, f"{key}.sampler", spec["sampler"])
@@ -151,7 +152,7 @@ def parse_component(ctx: ParseContext, cname: Any, spec: Any) -> Component:
     if not isinstance(cname, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", cname):
         raise err(ctx.where, key, "component names may use letters, digits, '_', '.', '-'")
     if not isinstance(spec, dict):
-        raise err(ctx.where, key, f"expected a mapping, got {spec!r}")
+        raise err(ctx.where, key, f"expected a mapping, got {V.short(spec)}")
     unknown_keys(ctx.where, key, spec, COMPONENT_KEYS)
     kinds = [k for k in SOURCE_KEYS if k in spec]
     if len(kinds) != 1:
@@ -170,7 +171,7 @@ def check_relative_sizes(where: str, comps: dict[str, Component]) -> None:
                 raise err(
                     where,
                     f"components.{c.name}.relative_to",
-                    f"unknown component {r!r}; components: {', '.join(comps)}",
+                    f"unknown component {V.short(r)}; components: {', '.join(comps)}",
                 )
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
@@ -193,7 +194,7 @@ def parse_mixture(
     data: Any, *, name: str, path: Path | None = None, known_tasks: Iterable[str] | None = None
 ) -> Mixture:
     """Validate a mixture mapping (from YAML) statically: no data is read."""
-    where = str(path) if path else f"mixture {name!r}"
+    where = str(path) if path else f"mixture {V.short(name)}"
     if not isinstance(data, dict):
         raise MixtureError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
     extra = sorted(str(k) for k in set(data) - TOP_KEYS)
@@ -202,7 +203,7 @@ def parse_mixture(
         raise err(where, ", ".join(extra), f"unknown key(s); expected {sorted(TOP_KEYS)}.{hint}")
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise err(where, "seed", f"expected an integer in [0, {MAX_SEED}], got {seed!r}")
+        raise err(where, "seed", f"expected an integer in [0, {MAX_SEED}], got {V.short(seed)}")
     comps_raw = data.get("components")
     if not isinstance(comps_raw, dict) or not comps_raw:
         raise err(where, "components", "expected a non-empty mapping of name -> component")
@@ -217,10 +218,12 @@ def parse_mixture(
     cont = parse_contamination(where, data.get("contamination", "fail"), known)
     max_bad = data.get("max_malformed", 0.01)
     if isinstance(max_bad, bool) or not isinstance(max_bad, int | float) or not 0 <= max_bad <= 1:
-        raise err(where, "max_malformed", f"expected a fraction in [0, 1], got {max_bad!r}")
+        raise err(where, "max_malformed", f"expected a fraction in [0, 1], got {V.short(max_bad)}")
     mname = data.get("name", name)
     if not isinstance(mname, str) or not mname:
-        raise err(where, "name", f"expected a non-empty string, got {mname!r}")
+        raise err(where, "name", f"expected a non-empty string, got {V.short(mname)}")
     sizing = {k: c for k, c in every.items() if not c.emit}
-    desc = str(data.get("description", "") or "")
+    desc = data.get("description", "")
+    if V.description(desc):
+        raise err(where, "description", V.description(desc) or "")
     return Mixture(mname, path, seed, comps, cont, float(max_bad), desc, sizing, sampler)

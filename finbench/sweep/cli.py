@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from finbench import validate as V
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.load import load_sweep
 from finbench.sweep.run import run_sweep
@@ -63,5 +64,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ValueError as err:  # SweepError, RecipeError, MixtureError: one clear line
-        print(f"finbench: error: {err}", file=sys.stderr)
+        print(f"finbench: error: {V.one_line(str(err))}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from finbench import mixtures as M
 from finbench import recipes as R
 from finbench import settings
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.files import did_you_mean, is_file, name_or_path
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.model import (
@@ -57,10 +58,9 @@ def _str_list(where: str, key: str, value: Any, *, allow_empty: bool = False) ->
         or (not value and not allow_empty)
         or not all(isinstance(v, str) and v for v in value)
     ):
-        raise err(where, key, f"expected a list of names, got {value!r}")
-    if len(set(value)) != len(value):
-        dup = sorted({v for v in value if value.count(v) > 1})
-        raise err(where, key, f"duplicate entries {dup}")
+        raise err(where, key, f"expected a list of names, got {V.short(value)}")
+    if V.duplicates(value):
+        raise err(where, key, V.duplicates(value) or "")
     return list(value)
 
 
@@ -69,7 +69,7 @@ def _check_number(where: str, key: str, value: Any, expected: str, *, integer: b
     kinds = int if integer else int | float
     if (isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value)
             or not minimum <= value <= maximum):
-        raise err(where, key, f"expected {expected} (at most {maximum:g}), got {value!r}")
+        raise err(where, key, f"expected {expected} (at most {maximum:g}), got {V.short(value)}")
 
 
 def _unknown_keys(where: str, block: str, given: Any, allowed: set[str]) -> None:
@@ -87,7 +87,7 @@ def _check_limit(where: str, limit: Any, key: str = "eval.limit") -> None:
           and (0 < limit < 1 or (limit == int(limit) and 1 <= limit <= MAX_NUMBER)))
     if not ok:
         raise err(where, key, f"expected a fraction in (0, 1), a whole number of rows in "
-                              f"[1, {MAX_NUMBER:g}], {{split: number}} or null, got {limit!r}")
+                              f"[1, {MAX_NUMBER:g}], {{split: number}} or null, got {V.short(limit)}")
 
 
 def _check_task_names(where: str, key: str, names: list[str], *, ours_only: bool) -> None:
@@ -95,24 +95,24 @@ def _check_task_names(where: str, key: str, names: list[str], *, ours_only: bool
     if ours_only:
         for t in names:
             if t not in known:
-                raise err(where, key, f"unknown finbench task {t!r}.{did_you_mean(t, known, quote=False)}")
+                raise err(where, key, f"unknown finbench task {V.short(t)}.{did_you_mean(t, known, quote=False)}")
         return
     unknown = T.unknown_task_names(names)  # lm-eval's registry: a typo fails now, not in the run
     if unknown:
         name, hint = next(iter(unknown.items()))
-        raise err(where, key, f"{name!r} is not an lm-eval task, group or tag.{hint}")
+        raise err(where, key, f"{V.short(name)} is not an lm-eval task, group or tag.{hint}")
 
 
 def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
     if not isinstance(ev, dict):
-        raise err(where, "eval", f"expected a mapping with tasks, splits, ..., got {ev!r}")
+        raise err(where, "eval", f"expected a mapping with tasks, splits, ..., got {V.short(ev)}")
     _unknown_keys(where, "eval", ev, EVAL_KEYS)
     tasks = _str_list(where, "eval.tasks", ev.get("tasks"))
     general = _str_list(where, "eval.general", ev.get("general", []), allow_empty=True)
     splits = _str_list(where, "eval.splits", ev.get("splits", list(SPLITS)))
     bad = [s for s in splits if s not in SPLITS]
     if bad:
-        raise err(where, "eval.splits", f"{bad}: expected a subset of {list(SPLITS)}")
+        raise err(where, "eval.splits", f"{V.short(bad)}: expected a subset of {list(SPLITS)}")
     limit = ev.get("limit")
     if isinstance(limit, dict):  # per split: {dev: 60, test: 300}
         unknown = [sp for sp in limit if sp not in splits]
@@ -125,7 +125,7 @@ def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
         _check_limit(where, limit)
     backend = ev.get("backend", "auto")
     if backend not in BACKENDS:
-        raise err(where, "eval.backend", f"expected one of {list(BACKENDS)}, got {backend!r}")
+        raise err(where, "eval.backend", f"expected one of {list(BACKENDS)}, got {V.short(backend)}")
     nf = ev.get("num_fewshot")
     if nf is not None:
         _check_number(where, "eval.num_fewshot", nf, "a non-negative integer", integer=True, minimum=0,
@@ -148,7 +148,7 @@ def _parse_mixtures_spec(where: str, spec: Any) -> tuple[str | None, list[str]]:
     _unknown_keys(where, "mixtures", spec, {"design", "include"})
     design = spec.get("design")
     if design is not None and (not isinstance(design, str) or not design):
-        raise err(where, "mixtures.design", f"expected a design name, got {design!r}")
+        raise err(where, "mixtures.design", f"expected a design name, got {V.short(design)}")
     names = _str_list(where, "mixtures.include", spec.get("include", []), allow_empty=True)
     if design is None and not names:
         raise err(where, "mixtures", "expected a design and/or an include list")
@@ -188,11 +188,11 @@ def _resolve_mixtures(where: str, spec: Any, base_dir: Path) -> list[tuple[str, 
         try:
             out.append((ref, M.load_mixture(ref)))
         except M.MixtureError as error:
-            raise err(where, "mixtures", f"{name!r}: {error}") from error
+            raise err(where, "mixtures", f"{V.short(name)}: {error}") from error
     seen: set[str] = set()
     for name, _ in out:
         if name in seen:
-            raise err(where, "mixtures", f"mixture {name!r} listed twice")
+            raise err(where, "mixtures", f"mixture {V.short(name)} listed twice")
         seen.add(name)
     return out
 
@@ -206,7 +206,7 @@ def _load_recipes(where: str, value: Any, base_dir: Path) -> list[R.Recipe]:
         try:
             recipes.append(R.load(ref))
         except R.RecipeError as error:
-            raise err(where, "recipes", f"{r!r}: {error}") from error
+            raise err(where, "recipes", f"{V.short(r)}: {error}") from error
     return recipes
 
 
@@ -222,7 +222,7 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
             raise err(where, need, "missing")
     share = data.get("share_engine", "auto")
     if share not in ("auto", True, False):
-        raise err(where, "share_engine", f"expected auto, true or false, got {share!r}")
+        raise err(where, "share_engine", f"expected auto, true or false, got {V.short(share)}")
     seeds = data["seeds"]
     if (
         not isinstance(seeds, list)
@@ -230,16 +230,18 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
         or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= R.SEED_MAX for s in seeds)
         or len(set(seeds)) != len(seeds)
     ):
-        raise err(where, "seeds", f"expected a list of distinct integers in [0, {R.SEED_MAX}], got {seeds!r}")
+        raise err(where, "seeds", f"expected a list of distinct integers in [0, {R.SEED_MAX}], got {V.short(seeds)}")
     if data.get("data_seed", "fixed") not in DATA_SEEDS:
-        raise err(where, "data_seed", f"expected one of {list(DATA_SEEDS)}, got {data['data_seed']!r}")
+        raise err(where, "data_seed", f"expected one of {list(DATA_SEEDS)}, got {V.short(data['data_seed'])}")
     job = data.get("job", "train_eval")
     if job not in JOBS:
-        raise err(where, "job", f"expected one of {list(JOBS)}, got {job!r}")
+        raise err(where, "job", f"expected one of {list(JOBS)}, got {V.short(job)}")
     if not isinstance(data.get("base_eval", False), bool):
-        raise err(where, "base_eval", f"expected true or false, got {data['base_eval']!r}")
+        raise err(where, "base_eval", f"expected true or false, got {V.short(data['base_eval'])}")
+    if "description" in data and V.description(data["description"]):
+        raise err(where, "description", V.description(data["description"]) or "")
     if not isinstance(data.get("store", ""), str):
-        raise err(where, "store", f"expected a path, got {data['store']!r}")
+        raise err(where, "store", f"expected a path, got {V.short(data['store'])}")
 
 
 def store_path(where: str, value: str, stem: str) -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 from eval_plugins import finqa_program as P
 from eval_plugins import numeric as N
 from finbench import data as D
+from finbench.validate import short
 
 log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json"}
@@ -35,7 +36,7 @@ def turns_from_record(record: Any, where: str) -> list[D.Row]:
     if not isinstance(record, dict):
         raise D.DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
     cid = str(D.require(record, "id", where))
-    where = f"{where} (id {cid!r})"
+    where = f"{where} (id {short(cid)})"
     ann = D.require(record, "annotation", where)
     questions = D.require(ann, "dialogue_break", f"{where} annotation")
     programs = D.require(ann, "turn_program", f"{where} annotation")
@@ -48,6 +49,10 @@ def turns_from_record(record: Any, where: str) -> list[D.Row]:
             f"dialogue_break {len(questions)}, "
             f"turn_program {len(programs)}, exe_ans_list {len(answers)}"
         )
+    for qkey in ("qa", "qa_0", "qa_1"):  # the record's own question(s): their gold checked as FinQA's
+        qa = record.get(qkey)
+        if isinstance(qa, dict) and "exe_ans" in qa:
+            D.finite_gold(qa["exe_ans"], f"{where} {qkey}")
     text, table = _context(record, where)
     rows, history = [], []
     for turn, (question, program, exe_ans) in enumerate(zip(questions, programs, answers, strict=True)):
@@ -75,6 +80,8 @@ def turns_from_record(record: Any, where: str) -> list[D.Row]:
                 "program": str(program),
                 "program_ok": ok,
                 "table": table,
+                # exact, for the official exe_acc (eval_plugins.finqa_metrics)
+                "exe_ans": exe_ans.strip().lower() if isinstance(exe_ans, str) else repr(float(exe_ans)),
             }
         )
         history.append((str(question).strip(), gold))

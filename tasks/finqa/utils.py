@@ -51,6 +51,11 @@ def program_ok(program: str, table: list[list[str]], golds: list[str]) -> tuple[
     return False, f"program gives {P.format_number(result.value)}, gold {golds}"
 
 
+def exe_text_exact(exe_ans: Any) -> str:
+    """exe_ans as text that reads back to the same float (the official metric compares exactly)."""
+    return exe_ans.strip().lower() if isinstance(exe_ans, str) else repr(float(exe_ans))
+
+
 def row_from_record(record: Any, where: str) -> D.Row:
     if not isinstance(record, dict):
         raise D.DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
@@ -80,6 +85,7 @@ def row_from_record(record: Any, where: str) -> D.Row:
         "program": program,
         "program_ok": ok,
         "table": table,
+        "exe_ans": exe_text_exact(exe_ans),
     }
 
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from functools import partial
 from pathlib import Path
 
 from finbench import data as D
 
-HUB_LABELS = ("negative", "neutral", "positive")  # takala/financial_phrasebank ClassLabel order
+HUB_LABELS = ("negative", "neutral", "positive")  # the label words of the upstream lines
 
 
-def read_raw(root: Path, agree: str = "50") -> D.Splits:
-    path = D.raw_file(root, "financial_phrasebank", f"Sentences_{agree}Agree.txt")
-    try:  # the 50/66/75 files are ISO-8859-1 upstream; some copies were re-encoded to UTF-8
-        lines = path.read_bytes().decode("utf-8-sig").splitlines()
+ZIP_FILE = "data/FinancialPhraseBank-v1.0.zip"  # on takala/financial_phrasebank main
+MEMBER_RE = re.compile(r"^FinancialPhraseBank-v1\.0/Sentences_(\w+)Agree\.txt$")
+
+
+def parse_lines(data: bytes, where: str, agree: str) -> list[D.Row]:
+    """`sentence@label` lines: ISO-8859-1 upstream (some copies were re-encoded to UTF-8)."""
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:
-        lines = D.read_lines(path, encoding="iso-8859-1")
+        lines = data.decode("iso-8859-1").splitlines()
     rows = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -23,40 +29,45 @@ def read_raw(root: Path, agree: str = "50") -> D.Splits:
         text, sep, label = line.rpartition("@")
         if not sep or label.strip() not in HUB_LABELS:
             raise D.DataError(
-                f"{path}:{n}: expected 'sentence@label' with label in {list(HUB_LABELS)}, got {line[:80]!r}"
+                f"{where}:{n}: expected 'sentence@label' with label in {list(HUB_LABELS)}, got {line[:80]!r}"
             )
         rows.append({"id": f"fpb{agree}-{len(rows):05d}", "text": text.strip(), "label": label.strip()})
-    D.require_rows(rows, path, "'sentence@label' lines")
-    return {"train": rows}
+    D.require_rows(rows, where, "'sentence@label' lines")
+    return rows
 
 
-def _hub_label(value, where: str) -> str:
-    # The parquet branch keeps the ClassLabel feature (ints); a plain copy may hold the names.
-    if isinstance(value, int) and 0 <= value < len(HUB_LABELS):
-        return HUB_LABELS[value]
-    if isinstance(value, str) and value.strip() in HUB_LABELS:
-        return value.strip()
-    raise D.DataError(f"{where}: label {value!r}, expected an id into {list(HUB_LABELS)} or a name")
+def read_raw(root: Path, agree: str = "50") -> D.Splits:
+    path = D.raw_file(root, "financial_phrasebank", f"Sentences_{agree}Agree.txt")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise D.DataError(f"{path}: cannot read: {err}") from err
+    return {"train": parse_lines(data, str(path), agree)}
+
+
+def read_zip(path: Path, agree: str, where: str) -> list[D.Row]:
+    """One agreement level's member of the upstream zip, chosen from the members it holds."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {m.group(1): name for name in zf.namelist() if (m := MEMBER_RE.match(name))}
+            if agree not in members:
+                raise D.DataError(
+                    f"{where}: no member 'FinancialPhraseBank-v1.0/Sentences_{agree}Agree.txt'; "
+                    f"metadata.agree must be one of {sorted(members)}"
+                )
+            data = zf.read(members[agree])
+    except (OSError, zipfile.BadZipFile) as err:
+        raise D.DataError(f"{where}: cannot read as a zip archive: {err}") from err
+    return parse_lines(data, f"{where}!{members[agree]}", agree)
 
 
 def read_hub(path: str, revision: str, agree: str = "50") -> D.Splits:
-    # Main is script-based; the parquet branch is a plain tree `sentences_{50,66,75,all}agree/train/`
-    # whose only config is `default`: select the agreement folder, never merge the four.
+    # main is script-based (`financial_phrasebank.py`; datasets 4 refuses scripts): read the zip
+    # the script reads, as public code does with hf_hub_download (README "Hub source").
     from finbench import hub
 
-    folder = f"sentences_{agree.lower()}agree"
-    ds = hub.load_dataset(path, revision=revision, data_dir=folder, split="train")
-    hub.require_columns(ds, ("sentence", "label"), f"hub {path}@{revision} {folder}")
-    return {
-        "train": [
-            {
-                "id": f"fpb{agree}-{i:05d}",
-                "text": r["sentence"].strip(),
-                "label": _hub_label(r["label"], f"hub {path} {folder}/train[{i}]"),
-            }
-            for i, r in enumerate(ds)
-        ]
-    }
+    local = hub.download_file(path, ZIP_FILE, revision=revision)
+    return {"train": read_zip(local, agree, f"hub {path}@{revision} {ZIP_FILE}")}
 
 
 def make_splits(upstream: D.Splits) -> D.Splits:

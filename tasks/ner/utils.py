@@ -6,8 +6,6 @@ sentences on the same side of the split.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from eval_plugins import ner as NER
 from finbench import data as D
 
@@ -25,17 +23,9 @@ def _rows(sentences: list[dict]) -> list[D.Row]:
     ]
 
 
-def read_raw(root: Path, test_fraction: float = 0.2, dev_fraction: float = 0.1) -> D.Splits:
-    splits = NER.sentence_splits(root, test_fraction, dev_fraction)
-    what = "sentences with a PER/ORG/LOC entity"
-    D.require_rows(splits["train"] + splits["dev"], root / "finner_sec" / "FIN5.txt", what)
-    if (root / "finner_sec" / "FIN3.txt").is_file():
-        D.require_rows(splits["test"], root / "finner_sec" / "FIN3.txt", what)
-    return splits
-
-
-def read_hub(path: str, revision: str) -> D.Splits:
-    return NER.hub_sentence_splits(path, revision)
+# One reader for both tasks (eval_plugins.ner): the raw folder, or tner/fin main's same files.
+read_raw = NER.sentence_splits
+read_hub = NER.hub_sentence_splits
 
 
 def make_splits(upstream: D.Splits) -> D.Splits:
@@ -46,7 +36,7 @@ def load(source, test_fraction=0.2, dev_fraction=0.1, **_):
     return D.build_dataset(
         "ner",
         read_raw=lambda root: read_raw(root, float(test_fraction), float(dev_fraction)),
-        read_hub=read_hub,
+        read_hub=lambda **hub: read_hub(**hub, test_fraction=float(test_fraction), dev_fraction=float(dev_fraction)),
         make_splits=make_splits,
         hub=source["hub"],
     )

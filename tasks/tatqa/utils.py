@@ -6,8 +6,8 @@ model should produce: spans joined by "; ", an arithmetic/count result as a numb
 ("thousand", "million", "billion", or "%" for percent) when the question has one.
 
 Scoring follows the official evaluation (NExTplusplus/TAT-QA `tatqa_metric.py`, class
-`TaTQAEmAndF1`, commit c54088c5a177db014aac10bbfc57b4d26eb8879b, with the number helpers of its
-`tatqa_utils.py`; Zhu et al., ACL 2021, arXiv:2105.07624, section 5.1):
+`TaTQAEmAndF1`, commit 870accc41953dcde885aabeb963d94aabdc0fbc3, with the number helpers of its
+`tatqa_utils.py`, integer rule included; Zhu et al., ACL 2021, arXiv:2105.07624, section 5.1):
 - gold and prediction become ONE string each (`answer_strings`): answers sorted, each number
   rounded to 2 decimals and multiplied by its scale ("1,496.5" million -> 1496500000.0000), a
   scale word appended to non-numbers; a lone unscaled prediction also offers its plain value;
@@ -20,7 +20,8 @@ trailing scale word or "%" is scored both as the scale and as part of the answer
 sometimes writes "$85.1 million" with scale ""), and the better reading counts (`readings`).
 Our own `tolerant_match` (eval_plugins.numeric, 1% relative) applies to arithmetic and count
 questions, comparing the first number of the answer with the gold after both are scaled; for
-span questions it equals exact_match. `score` = f1.
+span questions it equals exact_match. `exact_match_intnorm` / `f1_intnorm` are the official
+figures with integers normalised as floats (lenient). `score` = f1.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from lm_eval.api.filter import Filter
 
 from eval_plugins import numeric as N
 from finbench import data as D
+from finbench.validate import short
 
 log = logging.getLogger(__name__)
 FOLDER = "tatqa"
@@ -72,8 +74,35 @@ def render_paragraphs(paragraphs: Any, where: str) -> str:
     for i, p in enumerate(paragraphs):
         if not isinstance(p, dict) or not isinstance(p.get("text"), str):
             raise D.DataError(f"{where}: paragraphs[{i}] must be an object with a string 'text'")
-    ordered = sorted(paragraphs, key=lambda p: int(p.get("order") or 0))
+    orders = [_order(p.get("order"), f"{where} paragraphs[{i}]") for i, p in enumerate(paragraphs)]
+    ordered = [p for _, p in sorted(zip(orders, paragraphs, strict=True), key=lambda op: op[0])]
     return "\n".join(p["text"].strip() for p in ordered if p["text"].strip())
+
+
+def _order(value: Any, where: str) -> int:
+    """A paragraph's or question's `order`: a whole number (absent or null: 0)."""
+    if value is None or value == "":
+        return 0
+    try:
+        if isinstance(value, bool) or not float(value).is_integer():
+            raise ValueError
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise D.DataError(f"{where}: 'order' must be a whole number, got {short(value)}") from None
+
+
+def _finite(answer: Any, where: str) -> Any:
+    """An arithmetic or count answer that reads as a number must be finite (JSON `Infinity`,
+    `NaN`, 1e400 or "1e400" have no answer a model could write, and broke `format_value`)."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return answer  # a few arithmetic answers are strings; kept as written
+    except OverflowError:  # an integer of hundreds of digits
+        value = math.inf
+    if not math.isfinite(value):
+        raise D.DataError(f"{where}: answer {short(answer)} is not a finite number")
+    return answer
 
 
 def format_value(value: float) -> str:
@@ -88,6 +117,8 @@ def gold_answers(q: dict, where: str) -> list[str]:
         if not isinstance(answer, list) or not answer or not all(isinstance(a, str) for a in answer):
             raise D.DataError(f"{where}: a {kind} answer must be a non-empty list of strings, got {answer!r}")
         return list(answer)
+    if kind in ("count", "arithmetic") and not isinstance(answer, bool):
+        _finite(answer, where)
     if kind == "count":
         try:
             return [str(int(answer))]
@@ -120,7 +151,7 @@ def row_from_question(q: Any, context: str, where: str) -> D.Row:
     for key in ("uid", "question", "answer", "answer_type", "scale"):
         if key not in q:
             raise D.DataError(f"{where}: missing key {key!r}")
-    where = f"{where} (uid {q['uid']!r})"
+    where = f"{where} (uid {short(q['uid'])})"
     if q["answer_type"] not in ANSWER_TYPES:
         raise D.DataError(f"{where}: answer_type {q['answer_type']!r} is not one of {list(ANSWER_TYPES)}")
     if q["scale"] not in SCALES:
@@ -158,7 +189,9 @@ def read_records(records: Any, where: str) -> list[D.Row]:
         questions = D.require(ctx, "questions", here)
         if not isinstance(questions, list):
             raise D.DataError(f"{here}: 'questions' must be a list")
-        ordered = sorted(questions, key=lambda q: int(q.get("order") or 0) if isinstance(q, dict) else 0)
+        orders = [_order(q.get("order"), f"{here} questions[{j}]") if isinstance(q, dict) else 0
+                  for j, q in enumerate(questions)]
+        ordered = [q for _, q in sorted(zip(orders, questions, strict=True), key=lambda oq: oq[0])]
         rows += [row_from_question(q, context, f"{here} questions[{j}]") for j, q in enumerate(ordered)]
     return rows
 
@@ -213,11 +246,12 @@ _PUNCTUATION = set(string.punctuation)
 
 def scale_to_num(scale: str) -> float:
     scale = scale.lower()
+    # Integers, as upstream: an int answer times an int scale stays an int (see `to_number`).
     for word, value in (
         ("hundred", 100),
-        ("thousand", 1e3),
-        ("million", 1e6),
-        ("billion", 1e9),
+        ("thousand", 1000),
+        ("million", 1000000),
+        ("billion", 1000000000),
         ("percent", 0.01),
     ):
         if word in scale:
@@ -243,12 +277,16 @@ def is_number(text: str) -> bool:
     return not (len(words) >= 2 and scale_to_num(words[1]) == 1)
 
 
-def to_number(text: str) -> float | None:
-    """The first number of `text` with its word scale, `(x)` negation and `%` applied."""
+def to_number(text: str) -> int | float | None:
+    """The first number of `text` with its word scale, `(x)` negation and `%` applied.
+
+    As upstream (`extract_one_num_from_str`), a number written without "." is an int: "2018"
+    gives 2018, whose text "2018" differs from a gold's "2018.0" in `normalize_answer`.
+    """
     m = _ONE_NUMBER.search(_clean_num(text))
     if m is None or not m.group(1):
         return None
-    num = float(m.group(1))
+    num = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
     word = _WORD_SCALE.search(text)
     scale = scale_to_num(word.group(0).lower()) if word else 1
     negative = -1 if _NEGATIVE.search(text.strip()) else 1
@@ -256,17 +294,20 @@ def to_number(text: str) -> float | None:
     return round(num * scale * negative * percent, 4)
 
 
-def _normalize_token(token: str) -> str:
+def _normalize_token(token: str, intnorm: bool) -> str:
     token = token.lower()
     if not is_number(token):
         token = "".join(ch for ch in token if ch not in _PUNCTUATION)
     if is_number(token):
-        token = str(to_number(token))
+        value = to_number(token)
+        # intnorm (our lenient `*_intnorm` metrics): "2018" reads as 2018.0, as the gold does.
+        token = str(float(value) if intnorm and isinstance(value, int) else value)
     return " ".join(_ARTICLES.sub(" ", token).split())
 
 
-def normalize_answer(text: str) -> str:
-    return " ".join(part for part in (_normalize_token(t) for t in text.split(" ")) if part.strip()).strip()
+def normalize_answer(text: str, intnorm: bool = False) -> str:
+    parts = (_normalize_token(t, intnorm) for t in text.split(" "))
+    return " ".join(part for part in parts if part.strip()).strip()
 
 
 def answer_strings(answers: Sequence[str], scale: str) -> list[str]:
@@ -290,16 +331,16 @@ def _f1(pred: set[str], gold: set[str]) -> float:
     return 0.0 if precision == 0.0 and recall == 0.0 else 2 * precision * recall / (precision + recall)
 
 
-def _bags(answer: str) -> tuple[list[str], list[set[str]]]:
-    normalized = normalize_answer(answer)
+def _bags(answer: str, intnorm: bool) -> tuple[list[str], list[set[str]]]:
+    normalized = normalize_answer(answer, intnorm)
     return [normalized], [set(normalized.split())]
 
 
-def em_f1(pred: str, gold: str) -> tuple[float, float]:
+def em_f1(pred: str, gold: str, intnorm: bool = False) -> tuple[float, float]:
     """DROP-style EM and F1 between two answer strings (the official `get_metrics`)."""
     from scipy.optimize import linear_sum_assignment
 
-    (p_norm, p_bags), (g_norm, g_bags) = _bags(pred), _bags(gold)
+    (p_norm, p_bags), (g_norm, g_bags) = _bags(pred, intnorm), _bags(gold, intnorm)
     em = float(set(p_norm) == set(g_norm) and len(p_norm) == len(g_norm))
     scores = np.array([[_f1(p, g) for p in p_bags] for g in g_bags])
     rows, cols = linear_sum_assignment(-scores)
@@ -309,15 +350,20 @@ def em_f1(pred: str, gold: str) -> tuple[float, float]:
     return em, round(float(np.mean(best)), 2)
 
 
-def score(doc: dict, answers: list[str], pred_scale: str) -> dict[str, float]:
-    """The official EM / F1 of one prediction (answers + scale) against the doc's gold."""
+def score(doc: dict, answers: list[str], pred_scale: str, intnorm: bool = False) -> dict[str, float]:
+    """The official EM / F1 of one prediction (answers + scale) against the doc's gold.
+
+    `intnorm`: our lenient variant, numbers written as integers compared as floats.
+    """
+    if not answers:  # upstream: an empty prediction scores 0 / 0
+        return {"exact_match": 0.0, "f1": 0.0}
     golds = answer_strings(doc["gold_answers"], doc["scale"])
     preds = answer_strings(answers, pred_scale)
     if len(answers) == 1 and not pred_scale and "%" not in answers[0] and is_number(answers[0]):
         plain = to_number(answers[0])  # add_percent_pred: a bare 0.2342 may mean 23.42 percent
         if plain is not None:
             preds.append(f"{plain:.4f}")
-    em, f1 = max(em_f1(p, g) for p in preds for g in golds)
+    em, f1 = max(em_f1(p, g, intnorm) for p in preds for g in golds)
     if doc["answer_type"] in ("arithmetic", "count"):
         f1 = em
     return {"exact_match": em, "f1": f1}
@@ -424,17 +470,25 @@ def tolerant(doc: dict, answers: list[str], pred_scale: str, em: float) -> float
     return float(N.match(N.Number(first.value * factor, 6), [gold], tolerant=True))
 
 
+def _best(doc: dict, options: list[tuple[list[str], str]], intnorm: bool) -> dict[str, float]:
+    scores = (score(doc, spans, scale, intnorm) for spans, scale in options)
+    return max(scores, key=lambda s: (s["exact_match"], s["f1"]))
+
+
 def process_results(doc: dict, results: Sequence[str]) -> dict[str, float]:
-    out = {"score": 0.0, "exact_match": 0.0, "f1": 0.0, "tolerant_match": 0.0, "missing_rate": 1.0}
+    out = dict.fromkeys(
+        ("score", "exact_match", "f1", "exact_match_intnorm", "f1_intnorm", "tolerant_match"), 0.0
+    )
+    out["missing_rate"] = 1.0
     text = results[0] if results else None
     if not isinstance(text, str) or not text.strip() or text.startswith(MISSING):
         return out
     options = readings(text)
-    official = max(
-        (score(doc, spans, scale) for spans, scale in options), key=lambda s: (s["exact_match"], s["f1"])
-    )
+    official = _best(doc, options, intnorm=False)
     out.update(official)
     out["score"] = official["f1"]
+    lenient = _best(doc, options, intnorm=True)
+    out["exact_match_intnorm"], out["f1_intnorm"] = lenient["exact_match"], lenient["f1"]
     out["tolerant_match"] = max(
         tolerant(doc, spans, scale, official["exact_match"]) for spans, scale in options
     )

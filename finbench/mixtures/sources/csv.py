@@ -15,6 +15,7 @@ import gzip
 from pathlib import Path
 from typing import Any, ClassVar
 
+from finbench import validate as V
 from finbench.mixtures.errors import err, string_list, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import FileRows, absolute
@@ -42,10 +43,10 @@ class CsvSource(FileRows):
         files = absolute(ctx.base_dir, string_list(ctx.where, f"{key}.files", spec.get("files"), "a path"))
         for f in files:
             if not f.lower().endswith(_SUFFIXES):
-                raise err(ctx.where, f"{key}.files", f"{f!r}: expected a .csv or .tsv file")
+                raise err(ctx.where, f"{key}.files", f"{V.short(f)}: expected a .csv or .tsv file")
         delim = spec.get("delimiter", _default_delimiter(files))
         if not isinstance(delim, str) or len(delim) != 1 or delim in "\"\r\n":
-            raise err(ctx.where, f"{key}.delimiter", f"expected one character such as ',' or '\\t', got {delim!r}")
+            raise err(ctx.where, f"{key}.delimiter", f"expected one character such as ',' or '\\t', got {V.short(delim)}")
         return {"files": files, "delimiter": delim}
 
     @classmethod

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finbench import validate as V
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.formats import PRESET_FORMATS, Format, parse_format
 from finbench.mixtures.sources.base import OpenContext, ParseContext, Source
@@ -24,7 +25,7 @@ class DatasetSpec:
     def parse(cls, ctx: ParseContext, key: str, ds: Any) -> DatasetSpec:
         names = ", ".join(DATASET_SOURCES)
         if not isinstance(ds, dict):
-            raise err(ctx.where, key, f"expected a mapping with a source ({names}) and format, got {ds!r}")
+            raise err(ctx.where, key, f"expected a mapping with a source ({names}) and format, got {V.short(ds)}")
         unknown_keys(ctx.where, key, ds, DATASET_KEYS)
         if not any(k in ds for k in DATASET_SOURCES):
             raise err(ctx.where, key, f"expected at least one source: {names}")

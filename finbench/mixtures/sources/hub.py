@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench import hub as H
+from finbench import validate as V
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import BATCH, RowSource, stream_dataset
@@ -29,10 +30,15 @@ class HubSource(RowSource):
         if isinstance(hub, dict):
             unknown_keys(ctx.where, key, hub, _KEYS)
         if not isinstance(hub, dict) or not isinstance(hub.get("path"), str):
-            raise err(ctx.where, key, f"expected {{path, revision, split?, name?}}, got {value!r}")
-        if not isinstance(hub.get("revision"), str) or not hub["revision"]:
-            raise err(ctx.where, f"{key}.revision", "missing: pin the hub dataset's revision")
-        return {"split": "train", **hub}
+            raise err(ctx.where, key, f"expected {{path, revision, split?, name?}}, got {V.short(value)}")
+        hub = {"split": "train", **hub}
+        # Every value is checked here, when the mixture is read, even where a `raw:` source is
+        # the one used (issue 21): a bad hub block is never written into a manifest.
+        for field, check in V.HUB_CHECKS.items():
+            problem = check(hub.get(field)) if field in hub or field == "revision" else None
+            if problem:
+                raise err(ctx.where, f"{key}.{field}", problem)
+        return hub
 
     @classmethod
     def rebase(cls, value: Any, base_dir: Path) -> Any:
@@ -50,6 +56,8 @@ class HubSource(RowSource):
         out = {"type": "hub", **H.record(self.hub)}
         if not out.get("sha"):
             out["warning"] = "not locked to a commit sha: run `finbench data lock` for a reproducible run"
+        elif out.get("sha_origin") == "public-evidence":
+            out["warning"] = "sha found in public evidence, not yet resolved online: run `finbench data lock`"
         return out
 
     def fingerprint(self) -> dict[str, Any]:

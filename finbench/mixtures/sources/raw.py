@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench import settings
+from finbench import validate as V
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import FileRows, check_ext
@@ -27,10 +28,14 @@ class RawSource(FileRows):
             or not isinstance(files, list)
             or not files
         ):
-            raise err(ctx.where, key, f"expected {{folder, files: [...]}}, got {value!r}")
+            raise err(ctx.where, key, f"expected {{folder, files: [...]}}, got {V.short(value)}")
+        if not isinstance(value["folder"], str) or V.path_name(value["folder"]):
+            raise err(ctx.where, f"{key}.folder", f"expected a folder name, got {V.short(value['folder'])}")
         for f in files:
-            if not isinstance(f, str) or not f:
-                raise err(ctx.where, f"{key}.files", f"expected a file name, got {f!r}")
+            if not isinstance(f, str) or not f or V.path_name(f):
+                raise err(ctx.where, f"{key}.files", f"expected a file name, got {V.short(f)}")
+        if V.duplicates(files):
+            raise err(ctx.where, f"{key}.files", V.duplicates(files) or "")
         check_ext(ctx.where, f"{key}.files", files)
         return {"folder": value["folder"], "files": list(files)}
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from finbench import validate as V
 from finbench.files import sha256_file
 from finbench.mixtures.errors import MixtureError, err
 from finbench.mixtures.formats import Format, Messages, Rendered
@@ -134,7 +135,7 @@ class RowSource:
                 ok = pc.fill_null(pc.greater(length, 0), False).to_numpy(zero_copy_only=False)
             fail = valid & ~ok
             if fail.any():
-                reasons.append((f"{col!r} missing or empty", fail))
+                reasons.append((f"{V.short(col)} missing or empty", fail))
             valid &= ok
         for col in optional:
             if col in names:
@@ -142,7 +143,7 @@ class RowSource:
                 if not (_is_str(t) or pa.types.is_null(t)):
                     fail = valid.copy()
                     if fail.any():
-                        reasons.append((f"{col!r} is not a string", fail))
+                        reasons.append((f"{V.short(col)} is not a string", fail))
                     valid[:] = False
         return valid, reasons
 
@@ -200,7 +201,7 @@ def builder_for(path: str) -> str | None:
 def check_ext(where: str, key: str, files: Sequence[str]) -> None:
     for f in files:
         if builder_for(f) is None:
-            raise err(where, key, f"{f!r}: expected a .jsonl, .json or .parquet file")
+            raise err(where, key, f"{V.short(f)}: expected a .jsonl, .json or .parquet file")
 
 
 def absolute(base_dir: Path, files: Sequence[str]) -> list[str]:

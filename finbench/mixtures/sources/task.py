@@ -13,6 +13,7 @@ from finbench import data as D
 from finbench import hub as H
 from finbench import settings
 from finbench import tasks as T
+from finbench import validate as V
 from finbench.files import did_you_mean, tree_digest
 from finbench.mixtures.contamination import cached_task
 from finbench.mixtures.errors import err
@@ -42,7 +43,7 @@ class TaskSource:
 
     def __init__(self, task_name: str, ctx: OpenContext | None = None) -> None:
         self.task_name = task_name
-        self.where = ctx.where if ctx else f"task {task_name!r}"
+        self.where = ctx.where if ctx else f"task {V.short(task_name)}"
         self.ctx_key = ctx.key if ctx else "task"
         self._task = None
         self.docs: list[dict[str, Any]] = []
@@ -55,7 +56,8 @@ class TaskSource:
             raise err(
                 ctx.where,
                 key,
-                f"unknown finbench task {value!r}.{did_you_mean(value, known)} Known: {', '.join(known)}",
+                f"unknown finbench task {V.short(value)}."
+                f"{did_you_mean(value, known) or ' Known: ' + V.listing(known, 20)}",
             )
         return value
 
@@ -76,7 +78,7 @@ class TaskSource:
         if self._task is None:
             if T.get_info(self.task_name).eval_only:  # checked before any data is read
                 raise D.DataError(
-                    f"task {self.task_name!r} is test-only (a peer's test split, no train split): "
+                    f"task {V.short(self.task_name)} is test-only (a peer's test split, no train split): "
                     "it cannot be a training source"
                 )
             self._task = cached_task(self.task_name, loaded)
@@ -87,7 +89,7 @@ class TaskSource:
         try:
             self.load(loaded)
         except (D.DataError, T.UnknownTaskError, FileNotFoundError) as exc:
-            raise err(self.where, self.ctx_key, f"cannot load task {self.task_name!r}: {exc}") from exc
+            raise err(self.where, self.ctx_key, f"cannot load task {V.short(self.task_name)}: {exc}") from exc
 
     def describe(self) -> dict[str, Any]:
         info = T.get_info(self.task_name)

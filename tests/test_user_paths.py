@@ -105,7 +105,7 @@ def test_fresh_clone_offline_data_command_is_one_line(tmp_path):
 
 @pytest.mark.parametrize(
     "env,expected",
-    [({}, "fixtures"), ({"FINBENCH_HUB_MIRROR": "/m"}, "hub"), ({"FINBENCH_DATA_DIR": "/d", "FINBENCH_HUB_MIRROR": "/m"}, "dir")],
+    [({}, "sample"), ({"FINBENCH_HUB_MIRROR": "/m"}, "hub"), ({"FINBENCH_DATA_DIR": "/d", "FINBENCH_HUB_MIRROR": "/m"}, "dir")],
 )
 def test_demo_data_choice_and_no_outside_folder(monkeypatch, tmp_path, capsys, env, expected):
     from finbench import demo
@@ -117,7 +117,8 @@ def test_demo_data_choice_and_no_outside_folder(monkeypatch, tmp_path, capsys, e
     assert demo.choose_data("auto") == expected
     assert capsys.readouterr().out.startswith("data: ")
     assert (os.environ.get("HF_HUB_OFFLINE") == "1") == (expected != "hub")
-    # Without a user data folder every task's rows are the project's fixtures.
-    origin = demo.overlay_data_dir(tmp_path, ["fpb", "tfns"])
-    assert origin == {"fpb": "fixtures", "tfns": "fixtures"}
+    # Without a user data folder: the shipped sample where it has the dataset, else the fixtures.
+    origin = demo.overlay_data_dir(tmp_path, ["fpb", "tfns"], sample=True)
+    assert origin == {"fpb": "fixtures", "tfns": "shipped sample (real rows)"}
+    assert (tmp_path / "twitter_financial_news_sentiment").resolve() == demo.SAMPLES / "twitter_financial_news_sentiment"
     assert "shared" not in (ROOT / "finbench" / "demo.py").read_text()

@@ -174,9 +174,10 @@ def select(
     The contamination check runs on the kept rows only; in `drop` mode a margin of spare rows is
     kept, and if hits exceed it the pass is repeated with a larger margin (rare).
     """
-    margin = (k // 50 + 32) if guard is not None and mix.contamination.mode == "drop" else 0
+    need = k if comp.pool is None else min(k, comp.pool)  # distinct rows to draw
+    margin = (need // 50 + 32) if guard is not None and mix.contamination.mode == "drop" else 0
     while True:
-        res, rows, exhausted = _pick(mix, comp, src, k + margin, progress)
+        res, rows, exhausted = _pick(mix, comp, src, need + margin, progress)
         res.requested = k
         eligible = []
         for (key_idx, msgs, _), h in zip(rows, _check_rows(src, rows, guard), strict=True):
@@ -184,7 +185,7 @@ def select(
                 res.dropped.append({"row": key_idx[1], "hits": h[:5]})
             else:
                 eligible.append((key_idx, msgs, h))
-        if len(eligible) >= k or exhausted:
+        if len(eligible) >= need or exhausted:
             break
         margin = 4 * (margin + len(res.dropped))
     if not eligible:
@@ -195,6 +196,7 @@ def select(
                 f"e.g. {res.dropped[0]['hits'][:2]}); see `contamination:` in the mixture"
             )
         raise err(mix.where, f"components.{comp.name}", why)
+    eligible = eligible[:need]  # `pool`: the first rows by key only, repeated past them
     if not comp.upsample:  # capped at what is there (the study's min(count, len)), never repeated
         k = res.requested = min(k, len(eligible))
     eligible = eligible[:k]

@@ -197,8 +197,8 @@ def parse_matched(mixture: str) -> tuple[str, str] | None:
 def matched_singles(ingredients: Sequence[str], comps: dict[str, Any], base_dir: Path,
                     where: str) -> dict[str, dict[str, Any]]:
     """Size-matched controls: for each pair A+B, members `A@A+B` and `B@A+B` train on one task
-    alone with as many rows as the pair holds (upsampled past the task's own size), so a pair can
-    be compared with the same number of training steps on its first task only.
+    alone with as many rows as the pair holds: the single's own rows (`pool`) repeated, so a pair
+    can be compared with the same number of training steps on its first task only.
 
     Pair sizes are static: every component must be sized by `count` or `relative_to`.
     """
@@ -212,5 +212,8 @@ def matched_singles(ingredients: Sequence[str], comps: dict[str, Any], base_dir:
         total = sum(_static_count(pair, c, where) for c in (a, b))
         for single in (a, b):
             spec = {k: v for k, v in pair[single].items() if k not in ("count", "relative_to", "factor")}
-            out[matched_name(single, f"{a}+{b}")] = {single: {**spec, "count": total}}
+            # the single's own rows (the first `own` by sampling key), repeated to the pair's size
+            own = _static_count(pair, single, where)
+            out[matched_name(single, f"{a}+{b}")] = {single: {**spec, "count": total, "pool": own,
+                                                              "upsample": True}}
     return out

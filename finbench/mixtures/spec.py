@@ -7,7 +7,8 @@ A mixture (`mixtures/NAME.yaml`) names components. Each has one source (a `task:
 Optional per component: `upsample: false` caps a size at the rows available instead of repeating
 rows (`min(count, len)`), `emit: false` makes a component sizing-only (measured for others'
 `relative_to`, not written), `sampler:` picks rows (sampling.SAMPLERS; the mixture's `sampler:`
-is the default).
+is the default), `pool: N` draws the size from the first N rows by sampling key only (repeated
+past N: a size-matched single repeats its own single's rows, design kind matched_singles).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from finbench.mixtures.sources.registry import COMPONENT_SOURCES, REGISTRY
 
 SIZE_KEYS = ("count", "fraction", "relative_to")
 SOURCE_KEYS = (*COMPONENT_SOURCES, "dataset")
-OPTION_KEYS = ("upsample", "emit", "sampler")
+OPTION_KEYS = ("upsample", "emit", "sampler", "pool")
 COMPONENT_KEYS = {*SOURCE_KEYS, *SIZE_KEYS, "factor", "rounding", *OPTION_KEYS}
 TOP_KEYS = {"name", "description", "seed", "components", "contamination", "max_malformed", "sampler"}
 MAX_SEED = 2**32 - 1
@@ -52,6 +53,7 @@ class Component:
     upsample: bool = True  # False: capped at the rows available, never repeated
     emit: bool = True  # False: sizing-only (measured for `relative_to`, not written)
     sampler: str | None = None  # None: the mixture's sampler
+    pool: int | None = None  # rows drawn from the first `pool` rows by key only (None: all rows)
 
     @property
     def task(self) -> str | None:
@@ -62,8 +64,8 @@ class Component:
         return self.source.to_dict().get("dataset")
 
     def to_dict(self) -> dict[str, Any]:
-        opts = {"upsample": self.upsample, "emit": self.emit, "sampler": self.sampler}
-        defaults = {"upsample": True, "emit": True, "sampler": None}
+        opts = {"upsample": self.upsample, "emit": self.emit, "sampler": self.sampler, "pool": self.pool}
+        defaults = {"upsample": True, "emit": True, "sampler": None, "pool": None}
         return {**self.source.to_dict(), **self.size.to_dict(), **{k: v for k, v in opts.items() if v != defaults[k]}}
 
     def open(self, where: str) -> Source:
@@ -131,7 +133,7 @@ def parse_sampler(where: str, key: str, value: Any) -> str:
 
 
 def parse_options(where: str, key: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """`upsample`, `emit` (booleans) and `sampler` of one component."""
+    """`upsample`, `emit` (booleans), `sampler` and `pool` of one component."""
     out: dict[str, Any] = {}
     for flag in ("upsample", "emit"):
         if flag in spec:
@@ -140,6 +142,8 @@ def parse_options(where: str, key: str, spec: dict[str, Any]) -> dict[str, Any]:
             out[flag] = spec[flag]
     if "sampler" in spec:
         out["sampler"] = parse_sampler(where, f"{key}.sampler", spec["sampler"])
+    if "pool" in spec:
+        out["pool"] = int(number(where, f"{key}.pool", spec["pool"], integer=True, upper=MAX_ROWS))
     return out
 
 

@@ -4,11 +4,14 @@
     python tests/make_demo_sample.py --check             # rebuild in memory, compare with the shipped files
 
 A seeded draw of real rows, written in the raw layout the task loaders read under FINBENCH_DATA_DIR,
-so `make demo` trains and scores on real data with no data settings and no network. No leakage by
-construction: the training file's rows come only from the upstream train file and the scored
-file's rows only from the upstream validation file (TFNS's test split); a drawn training tweet whose
-text also occurs in the drawn scored rows is skipped. The inputs are pinned by the sha256 of their
-text with CR stripped (the raw copy we have uses CRLF), so a different upstream copy is refused.
+so `make demo` trains and scores on real data with no data settings and no network. Both files are
+drawn from the upstream TRAIN file (sent_train.csv, the one upstream file this project's developers
+have from a sanctioned copy): the scored rows first (natural label mix), then the training rows from
+the rest, so a scored tweet is never trained on (a drawn training tweet whose text also occurs among
+the scored rows is skipped too). The scored rows are written as `sent_valid.csv`, the file name the
+`tfns` loader reads as its test split; finbench/samples/README.md says they are held-out rows of the
+upstream train file, not of upstream validation. The input is pinned by the sha256 of its text with
+CR stripped (the raw copy uses CRLF), so a different upstream copy is refused.
 
 Only datasets whose licence allows redistribution are sampled (finbench/samples/README.md).
 """
@@ -27,14 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "finbench" / "samples"
 SHARED = ROOT.parent / "shared" / "data"
 
-# zeroshot/twitter-financial-news-sentiment (MIT). sent_train.csv / sent_valid.csv as published in
-# github.com/umaima-aman/Twee_Sentiment_Analysis-DeepLearning at a313e15 (sent_valid is byte-identical,
-# CR stripped, to FinGPT's copy: ../shared/data/twitter_financial_news_sentiment/SOURCES.md).
+# zeroshot/twitter-financial-news-sentiment (MIT): upstream sent_train.csv, 9,543 rows (its origin
+# and commit: ../shared/data/twitter_financial_news_sentiment/SOURCES.md).
 TFNS = "twitter_financial_news_sentiment"
-PINNED = {
-    "sent_train.csv": "71aa99d0d37feced03c999ec23b5b25302c92f39d69b6acb0a37aa076c5420e8",
-    "sent_valid.csv": "31ea8274c98b52212daa68f2fb962811bf1913c1efe51b99765c8e2311806de6",
-}
+PINNED = {"sent_train.csv": "71aa99d0d37feced03c999ec23b5b25302c92f39d69b6acb0a37aa076c5420e8"}
 SEED = 19
 TRAIN_ROWS = 480
 TEST_ROWS = 300
@@ -82,18 +81,19 @@ def build(src: Path, seed: int = SEED, train_rows: int = TRAIN_ROWS, test_rows: 
           pinned: dict[str, str] = PINNED) -> dict[str, str]:
     """{relative path: file text} of the sample (same inputs and seed, same bytes)."""
     rng = random.Random(seed)
-    test = draw(read_pinned(src / "sent_valid.csv", pinned), test_rows, rng)
+    upstream = read_pinned(src / "sent_train.csv", pinned)
+    test = draw(upstream, test_rows, rng)
+    scored = {r["text"].strip() for r in test}
     # Training rows balanced by label: on the natural mix (65% neutral) a few LoRA steps teach the
     # label prior (every answer 'neutral'), not the text. The scored rows keep the natural mix.
-    train = draw_balanced(read_pinned(src / "sent_train.csv", pinned), train_rows, rng,
-                          {r["text"].strip() for r in test})
+    train = draw_balanced(upstream, train_rows, rng, scored)
     return {f"{TFNS}/sent_train.csv": to_csv(train), f"{TFNS}/sent_valid.csv": to_csv(test)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tfns", type=Path, default=SHARED / TFNS,
-                    help="folder with the upstream sent_train.csv and sent_valid.csv")
+                    help="folder with the upstream sent_train.csv")
     ap.add_argument("--check", action="store_true", help="compare with the shipped files, write nothing")
     args = ap.parse_args()
     files = build(args.tfns)

@@ -96,6 +96,8 @@ def test_sample_is_small_licensed_and_loads_through_the_tfns_loader() -> None:
 
 def test_sample_does_not_leak_and_comes_from_the_upstream_train_file() -> None:
     train, test = _csv(TFNS / "sent_train.csv"), _csv(TFNS / "sent_valid.csv")
+    readme = (demo.SAMPLES / "README.md").read_text(encoding="utf-8")
+    assert "held-out rows of the upstream train file" in readme
     assert (len(train), len(test)) == (BUILDER.TRAIN_ROWS, BUILDER.TEST_ROWS)
     assert [sum(r["label"] == lab for r in train) for lab in "012"] == [BUILDER.TRAIN_ROWS // 3] * 3
     assert not {r["text"].strip() for r in train} & {r["text"].strip() for r in test}
@@ -103,25 +105,23 @@ def test_sample_does_not_leak_and_comes_from_the_upstream_train_file() -> None:
     if not upstream.is_file():
         pytest.skip(f"{upstream} absent: the upstream check needs the shared raw files")
     rows = BUILDER.read_pinned(upstream, BUILDER.PINNED)
-    assert {(r["text"], r["label"]) for r in train} <= {(r["text"], r["label"]) for r in rows}
+    both = {(r["text"], r["label"]) for r in rows}
+    assert {(r["text"], r["label"]) for r in train} <= both and {(r["text"], r["label"]) for r in test} <= both
 
 
 def test_shipped_sample_is_the_builders_output() -> None:
     src = SHARED / "twitter_financial_news_sentiment"
-    if not (src / "sent_valid.csv").is_file():
-        pytest.skip(f"{src}/sent_valid.csv absent (the builder's doc says where the upstream copy is)")
+    if not (src / "sent_train.csv").is_file():
+        pytest.skip(f"{src}/sent_train.csv absent: the rebuild needs the shared raw file")
     for name, text in BUILDER.build(src).items():
         assert (demo.SAMPLES / name).read_text(encoding="utf-8") == text
 
 
 def test_builder_is_seeded_and_keeps_splits_apart(tmp_path) -> None:
-    up_train = [{"text": f"tweet {i % 40}", "label": str(i % 3)} for i in range(60)]  # 20 repeats
-    up_valid = [{"text": f"tweet {i}", "label": str(i % 3)} for i in range(30)]
-    pinned = {}
-    for name, rows in (("sent_train.csv", up_train), ("sent_valid.csv", up_valid)):
-        text = BUILDER.to_csv(rows).replace("\n", "\r\n")  # the upstream copy's CRLF
-        (tmp_path / name).write_text(text, encoding="utf-8", newline="")
-        pinned[name] = __import__("hashlib").sha256(text.replace("\r", "").encode()).hexdigest()
+    up_train = [{"text": f"tweet {i % 70}", "label": str(i % 3)} for i in range(90)]  # 20 repeats
+    text = BUILDER.to_csv(up_train).replace("\n", "\r\n")  # the upstream copy's CRLF
+    (tmp_path / "sent_train.csv").write_text(text, encoding="utf-8", newline="")
+    pinned = {"sent_train.csv": __import__("hashlib").sha256(text.replace("\r", "").encode()).hexdigest()}
     one = BUILDER.build(tmp_path, seed=3, train_rows=15, test_rows=10, pinned=pinned)
     assert one == BUILDER.build(tmp_path, seed=3, train_rows=15, test_rows=10, pinned=pinned)
     assert one != BUILDER.build(tmp_path, seed=4, train_rows=15, test_rows=10, pinned=pinned)
@@ -131,7 +131,7 @@ def test_builder_is_seeded_and_keeps_splits_apart(tmp_path) -> None:
     assert sorted(r["label"] for r in train) == ["0"] * 5 + ["1"] * 5 + ["2"] * 5  # balanced by label
     assert not {r["text"] for r in train} & {r["text"] for r in test}
     with pytest.raises(SystemExit, match="sha256"):
-        BUILDER.build(tmp_path, pinned={**pinned, "sent_valid.csv": "0" * 64})
+        BUILDER.build(tmp_path, pinned={"sent_train.csv": "0" * 64})
 
 
 # --- the demo's table and quiet output --------------------------------------------------------

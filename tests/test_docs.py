@@ -3,9 +3,10 @@ runnable is run on the fixture rows, and every relative link points at a file th
 
 A runnable block is a fenced block whose info string is `bash runnable`. It runs with
 `bash -e -o pipefail` from the repository root, with the fixture rows (`FINBENCH_DATA_DIR`), the
-hub offline, `.venv/bin` first on PATH, and `runs/` and finbench's cache in a temporary folder,
-so nothing is written into the checkout. When the next fenced block has the info string
-`text expected`, each of its non-empty lines must appear in the block's output.
+hub offline, `.venv/bin` first on PATH and `runs/` in a temporary folder, so nothing is written
+into the checkout (finbench's model cache stays where it is: the tiny model is built once).
+When the next fenced block has the info string `text expected`, each of its non-empty lines must
+appear in the block's output.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ def doc_env(tmp_path_factory) -> dict[str, str]:
     env.update({
         "FINBENCH_DATA_DIR": str(ROOT / "tests" / "fixtures" / "data"),
         "FINBENCH_RUNS_DIR": str(tmp / "runs"),
-        "FINBENCH_CACHE": str(tmp / "cache"),
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",

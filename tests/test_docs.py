@@ -82,15 +82,17 @@ def test_runnable_block(where: str, script: str, expected: list[str], doc_env: d
 
 
 def _checkout_state() -> str:
-    """`git status` of the checkout, ignored files included (runs/ is ignored); '' without git."""
+    """What a block could write into the checkout: `git status` (tracked and untracked files) and
+    the files under runs/ (ignored by git). '' for git's part without git."""
     try:
-        proc = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
+        status = proc.stdout
     except (OSError, subprocess.TimeoutExpired):
-        return ""
-    # caches Python writes on import are not the block's doing
-    return "\n".join(line for line in proc.stdout.splitlines() if "__pycache__" not in line
-                     and ".pytest_cache" not in line and ".ruff_cache" not in line)
+        status = ""
+    runs = ROOT / "runs"
+    files = sorted(str(p.relative_to(ROOT)) for p in runs.rglob("*")) if runs.is_dir() else []
+    return "\n".join([*status.splitlines(), *files])
 
 
 def _links(path: Path) -> list[tuple[int, str]]:

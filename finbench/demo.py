@@ -155,24 +155,10 @@ class Stages:
         return f"{time.time() - self.t:.0f} s"
 
 
-def scored_items(out_dir: Path, task: str, filt: str = "tolerant") -> dict[int, tuple[str, str, str]]:
-    """{doc_id: (group, gold, prediction)} of `task` under `filt`, from lm-eval's per-sample log."""
-    items = {}
-    with (Path(out_dir) / f"samples_{task}.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            s = json.loads(line)
-            if s.get("filter", filt) != filt:
-                continue
-            item = next((s[m] for m in s.get("metrics", []) if isinstance(s.get(m), list) and len(s[m]) == 3),
-                        None)
-            if item is not None:
-                items[int(s["doc_id"])] = (str(item[0]), str(item[1]), str(item[2]))
-    return items
-
-
 def paired_rows(tasks: list[str], base_dir: Path, tuned_dir: Path, n_resamples: int = N_RESAMPLES,
                 seed: int = 0) -> list[dict[str, Any]]:
     """Per task: base and tuned `score` (tolerant) on the same rows, delta and its 95% paired CI."""
+    from finbench import score_moves as SM
     from finbench import stats as S
     from finbench.sweep import scoring
 
@@ -180,7 +166,7 @@ def paired_rows(tasks: list[str], base_dir: Path, tuned_dir: Path, n_resamples: 
     rows = []
     for task in tasks:
         agg = scoring._aggregation_names(task, infos)["score"][0]
-        keys, (b, t) = S.align([scored_items(base_dir, task), scored_items(tuned_dir, task)])
+        keys, (b, t) = S.align([SM.scored_items(base_dir, task), SM.scored_items(tuned_dir, task)])
         c = S.paired_bootstrap(agg, [t], [b], n_resamples=n_resamples, seed=seed)
         rows.append({"task": task, "base": S.Metric(agg, b).point(), "tuned": S.Metric(agg, t).point(),
                      "delta": c.delta, "low": c.low, "high": c.high, "p": c.p_value, "n": len(keys)})

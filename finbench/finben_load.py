@@ -2,7 +2,7 @@
 
 Every `tasks/finben_*` folder names this loader (`custom_dataset: !function finbench.finben_load.load`)
 and declares, in `metadata.source`, what the evidence says about its hub copy (see
-docs/finben.md; facts from ../shared/FINBEN-EVIDENCE.md re-checked against their sources):
+docs/finben.md; each fact re-checked against its cited source):
 
 - `hub: {path, revision}`: the hub id PIXIU loads (The-FinAI/PIXIU src/tasks/flare.py @da45ac46);
 - `splits`: the hub's own split names (`valid` for some sets, `validation` for others: never

@@ -20,11 +20,11 @@ DROP = 0.05  # a score falling by more than this after training needs a word
 COLLAPSE = 0.8  # one label answered for at least this share of the rows
 
 
-def read_items(out_dir: Path, task: str, filt: str = "tolerant") -> list[Item]:
-    """The (group, gold, prediction) items of `task` under filter `filt` in an eval folder."""
-    path = Path(out_dir) / f"samples_{task}.jsonl"
-    items = []
-    with path.open(encoding="utf-8") as fh:
+def scored_items(out_dir: Path, task: str, filt: str = "tolerant") -> dict[int, Item]:
+    """{doc_id: (group, gold, prediction)} of `task` under filter `filt`, from lm-eval's per-sample
+    log in an eval folder (the demo pairs base and tuned rows by doc_id)."""
+    items = {}
+    with (Path(out_dir) / f"samples_{task}.jsonl").open(encoding="utf-8") as fh:
         for line in fh:
             s = json.loads(line)
             if s.get("filter", filt) != filt:
@@ -32,8 +32,13 @@ def read_items(out_dir: Path, task: str, filt: str = "tolerant") -> list[Item]:
             item = next((s[m] for m in s.get("metrics", []) if isinstance(s.get(m), list) and len(s[m]) == 3),
                         None)
             if item is not None:
-                items.append((str(item[0]), str(item[1]), str(item[2])))
+                items[int(s["doc_id"])] = (str(item[0]), str(item[1]), str(item[2]))
     return items
+
+
+def read_items(out_dir: Path, task: str, filt: str = "tolerant") -> list[Item]:
+    """The (group, gold, prediction) items of `task` under filter `filt` in an eval folder."""
+    return list(scored_items(out_dir, task, filt).values())
 
 
 def training_answers(jsonl: Path, labels: Sequence[str]) -> dict[str, Counter]:

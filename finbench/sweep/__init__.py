@@ -20,7 +20,7 @@ A sweep file (`recipes/sweeps/NAME.yaml`, or any .yaml path) names
     job: train_eval          # train_eval (Axolotl + lm-eval) | eval_only (base model, no training)
     ray: {num_cpus: 1, num_gpus: 0}                  # resources per run on a Ray cluster
     slurm: {partition: gpu, time: "04:00:00", gpus: 1, max_parallel: 16}  # per array task (executors/slurm.py)
-    store: runs/sweeps/NAME/sweep.sqlite             # default; relative to the project root
+    store: runs/sweeps/NAME/sweep.sqlite             # default (under FINBENCH_RUNS_DIR when set); a relative store: is under the project root
     share_engine: auto       # auto | true | false: one vLLM engine for all LoRA runs of a base model
     api_models:                                      # optional: API models scored as extra rows
       - name: gpt-4o                                 # report label "gpt-4o (API)"

@@ -246,7 +246,8 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
 
 def store_path(where: str, value: str, stem: str) -> Path:
     """The sweep's SQLite file: absolute or under the project; not a folder, not another kind of file."""
-    store = Path(value or f"runs/sweeps/{stem}/sweep.sqlite").expanduser()
+    # no `store:`: under the runs folder (FINBENCH_RUNS_DIR when set), like every other output
+    store = Path(value).expanduser() if value else settings.runs_dir() / "sweeps" / stem / "sweep.sqlite"
     store = store if store.is_absolute() else settings.ROOT / store
     try:
         if store.is_dir() or value.endswith(("/", os.sep)):

@@ -39,11 +39,20 @@ def exact_match(response: object, golds: Iterable[object]) -> float:
     return float(any(text == str(g).strip() for g in golds if g is not None and str(g).strip()))
 
 
-class RawFilter(Filter):
-    """Passes each generation through untouched, marked as raw for `process_results`."""
+class MarkFilter(Filter):
+    """Passes each generation through untouched, prefixed with `MARK` so that `process_results`
+    knows which filter it came from (lm-eval does not tell it)."""
+
+    MARK = ""
 
     def apply(self, resps: Iterable[list[str]], docs: Iterable[dict]) -> list[list[str]]:
-        return [[RAW + (r if isinstance(r, str) else "") for r in doc_resps] for doc_resps in resps]
+        return [[self.MARK + (r if isinstance(r, str) else "") for r in doc_resps] for doc_resps in resps]
+
+
+class RawFilter(MarkFilter):
+    """Generations marked as raw, for FinBen's exact match."""
+
+    MARK = RAW
 
 
 def process_results(doc: dict, results: Sequence[str]) -> dict[str, float]:

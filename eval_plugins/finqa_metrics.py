@@ -15,9 +15,7 @@ and eval_plugins.finben_em's FinBen match (see the tasks' READMEs for every name
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
-from lm_eval.api.filter import Filter
+from collections.abc import Sequence
 
 from eval_plugins import finben_em as FE
 from eval_plugins import finqa_program as P
@@ -50,11 +48,10 @@ def exe_acc(doc: dict, generation: object) -> float:
     return float(P.official_match(generation.strip(), gold, doc.get("table") or None))
 
 
-class OfficialFilter(Filter):
-    """Passes each generation through untouched, marked for `process_results`."""
+class OfficialFilter(FE.MarkFilter):
+    """Generations marked for the official FinQA scorer."""
 
-    def apply(self, resps: Iterable[list[str]], docs: Iterable[dict]) -> list[list[str]]:
-        return [[OFFICIAL + (r if isinstance(r, str) else "") for r in doc_resps] for doc_resps in resps]
+    MARK = OFFICIAL
 
 
 def process_results(doc: dict, results: Sequence[str]) -> dict[str, float]:

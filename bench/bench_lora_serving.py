@@ -2,8 +2,8 @@
 
 Takes the finished LoRA runs of a sweep store (e.g. after `make replicate`), and scores each on the
 sweep's eval tasks (test split) twice, side by side in one process:
-  shared   - finbench.evaluate.LoRAEngine: one engine, each run a LoRA request (what sweeps do);
-  per_run  - finbench.evaluate.evaluate(backend="vllm"): a new engine per run (base + adapter).
+  shared   - finbench.eval.evaluate.LoRAEngine: one engine, each run a LoRA request (what sweeps do);
+  per_run  - finbench.eval.evaluate.evaluate(backend="vllm"): a new engine per run (base + adapter).
 Both arms must give the same answers; the scores are also set against the hf backend's scores of
 the same runs in the store (merged models). Run with the vLLM venv:
 
@@ -53,9 +53,9 @@ def _answers(out_dir: Path, tasks: list[str]) -> dict[str, list]:
 
 
 def main() -> None:
-    from finbench import evaluate as E
     from finbench import sweep as SW
-    from finbench.vllm_compat import ensure_vllm_metadata
+    from finbench.eval import evaluate as E
+    from finbench.eval.vllm_compat import ensure_vllm_metadata
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sweep", default="mini")

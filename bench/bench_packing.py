@@ -129,9 +129,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    from finbench import recipes as R
-    from finbench import train as TR
-
+    from finbench.train import recipes as R
+    from finbench.train import run as TR
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-packing-") as tmp_name:
         tmp = Path(tmp_name)

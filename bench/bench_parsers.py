@@ -157,7 +157,7 @@ def _same_numeric(got: str, want: str) -> bool:
 def task_parser(task: str) -> LabelParser:
     """The parser as the task's YAML configures it TODAY (labels, synonyms), so a synonym added
     to a task is measured here; the records keep the choices and synonyms they were made with."""
-    from finbench.tasks import discover
+    from finbench.data.tasks import discover
 
     meta = discover()[task].config.get("metadata") or {}
     return LabelParser(meta["labels"], meta.get("synonyms") or {})
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  - #{d['index']} {d['task']}/{d['style']}: {d['output']!r}: gold {d['gold']!r}, parser {d['parser']!r}"
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from finbench.files import write_atomic
+    from finbench.core.files import write_atomic
 
     write_atomic(args.out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     if args.no_scaling:

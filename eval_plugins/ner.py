@@ -29,7 +29,7 @@ from pathlib import Path
 from lm_eval.api.filter import Filter
 
 from eval_plugins.parsers import clip
-from finbench import data as D
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +154,7 @@ def hub_sentence_splits(
     path: str, revision: str, test_fraction: float = 0.2, dev_fraction: float = 0.1
 ) -> dict[str, list[Sentence]]:
     """The same files from the hub (`tner/fin` main, or its mirror folder). `read_hub` of both tasks."""
-    from finbench import hub
-
+    from finbench.data import hub
     fin5, fin3 = (hub.download_file(path, name, revision=revision) for name in HUB_FILES)
     return split_sentences(fin5, fin3, test_fraction, dev_fraction)
 

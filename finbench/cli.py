@@ -11,22 +11,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from finbench import data as D
-from finbench import quiet, settings
-from finbench import tasks as T
-from finbench import validate as V
-from finbench.data import DataError
-from finbench.tasks import UnknownTaskError
+from finbench.core import quiet, settings
+from finbench.core import validate as V
+from finbench.data import raw as D
+from finbench.data import tasks as T
+from finbench.data.raw import DataError
+from finbench.data.tasks import UnknownTaskError
 
 # Modules that expose `add_cli(subparsers)`; each handler is `func(args) -> int`.
 COMMAND_MODULES: tuple[str, ...] = (
     "finbench.cli",
     "finbench.mixtures",
-    "finbench.train",
-    "finbench.evaluate",
+    "finbench.train.run",
+    "finbench.eval.evaluate",
     "finbench.sweep",
-    "finbench.report",
-    "finbench.verify_metrics",
+    "finbench.report.build",
+    "finbench.eval.verify_metrics",
 )
 
 
@@ -70,8 +70,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_lock(args: argparse.Namespace) -> int:
-    from finbench import hub as H
-
+    from finbench.data import hub as H
     path, errors = H.lock(Path(args.lock_file) if args.lock_file else None)
     locked = H.read_lock(path)
     for name, entry in locked.items():
@@ -85,8 +84,7 @@ def _cmd_data_lock(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from finbench import data_check
-
+    from finbench.data import check as data_check
     return data_check.run(external=not args.tasks_only)
 
 
@@ -139,8 +137,7 @@ def _chat_renderer(model: str | None, chat_template: str | None):
     if model:
         from transformers import AutoTokenizer
 
-        from finbench import recipes as R
-
+        from finbench.train import recipes as R
         folder = R.resolve_base_model(model)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         if template is not None:

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from finbench.tasks import ROOT, discover
+from finbench.data.tasks import ROOT, discover
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -44,8 +44,7 @@ N_RESAMPLES = 2000
 
 def choose_data(choice: str = "auto") -> str:
     """The data source the demo uses (see the module doc); sets offline mode unless it is the hub."""
-    from finbench import settings
-
+    from finbench.core import settings
     if choice == "auto":
         choice = "dir" if settings.data_dir() else "hub" if settings.hub_mirror() else "sample"
     if choice == "dir" and settings.data_dir() is None:
@@ -105,8 +104,7 @@ def overlay_data_dir(
 
 def _real_root() -> Path | None:
     """The user's raw files, captured before the demo points FINBENCH_DATA_DIR at its overlay."""
-    from finbench import settings
-
+    from finbench.core import settings
     return settings.data_dir()
 
 
@@ -115,8 +113,7 @@ def data_env(tasks: list[str], choice: str, real_root: Path | None) -> Iterator[
     """FINBENCH_DATA_DIR pointed at an overlay of real, sample and fixture folders, or the hub;
     {task: origin}."""
     if choice == "hub":
-        from finbench import settings
-
+        from finbench.core import settings
         src = f"hub mirror {settings.hub_mirror()}" if settings.hub_mirror() else "hub"
         saved = os.environ.pop("FINBENCH_DATA_DIR", None)
         try:
@@ -158,8 +155,8 @@ class Stages:
 def paired_rows(tasks: list[str], base_dir: Path, tuned_dir: Path, n_resamples: int = N_RESAMPLES,
                 seed: int = 0) -> list[dict[str, Any]]:
     """Per task: base and tuned `score` (tolerant) on the same rows, delta and its 95% paired CI."""
-    from finbench import score_moves as SM
-    from finbench import stats as S
+    from finbench.eval import score_moves as SM
+    from finbench.report import stats as S
     from finbench.sweep import scoring
 
     infos = discover()
@@ -184,8 +181,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def write_report(out: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> tuple[Path, Path]:
     """runs/demo/report.md (+ .json) and delta.png (the deltas with their CIs)."""
-    from finbench import report as RP
-    from finbench.files import write_atomic
+    from finbench.core.files import write_atomic
+    from finbench.report import build as RP
 
     out.mkdir(parents=True, exist_ok=True)
     png = out / "delta.png"
@@ -209,11 +206,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], info: dict[str, Any]) ->
 
 def demo(choice: str, real_root: Path | None, recipe: str = RECIPE, out: Path | None = None) -> list[dict]:
     """Steps 1-4 of the module doc; returns the table's rows."""
-    from finbench import evaluate as E
-    from finbench import quiet, settings
-    from finbench import recipes as R
-    from finbench import train as TR
-
+    from finbench.core import quiet, settings
+    from finbench.eval import evaluate as E
+    from finbench.train import recipes as R
+    from finbench.train import run as TR
     t0 = time.time()
     rec = R.load(recipe)
     tasks = list(rec.eval["tasks"])
@@ -255,7 +251,7 @@ def demo(choice: str, real_root: Path | None, recipe: str = RECIPE, out: Path | 
 
 
 def explain_falls(rows: list[dict], base_dir: Path, tuned_dir: Path, mixture_jsonl: Path) -> list[str]:
-    """Something is wrong: a CI that does not clear zero, and (finbench.score_moves) why a score fell."""
+    """Something is wrong: a CI that does not clear zero, and (finbench.eval.score_moves) why a score fell."""
     lines = [f"{r['task']}: the 95% CI of the delta does not exclude zero; training did not measurably "
              "help this task" for r in rows if r["low"] <= 0]
     falls = {r["task"]: ({"results": {r["task"]: {"score,tolerant": r["base"]}}},
@@ -267,10 +263,9 @@ def explain_falls(rows: list[dict], base_dir: Path, tuned_dir: Path, mixture_jso
 
 def explain_moves(tasks: list[str], base: dict, tuned: dict, base_dir: Path, tuned_dir: Path,
                   mixture_jsonl: Path) -> list[str]:
-    """One computed line per task whose tolerant score fell surprisingly (finbench.score_moves)."""
+    """One computed line per task whose tolerant score fell surprisingly (finbench.eval.score_moves)."""
     from eval_plugins.parsers import MISSING
-    from finbench import score_moves as SM
-
+    from finbench.eval import score_moves as SM
     infos = discover()
     lines = []
     for task in tasks:
@@ -302,10 +297,9 @@ def replicate_one(sweep_name: str, real_root: Path | None = None) -> Path:
     the fixtures (the table printed first says which); the sweep and report are the ordinary `finbench sweep run`
     and `finbench report`, so an interrupted replication resumes where it stopped.
     """
-    from finbench import report as RP
     from finbench import sweep as SW
-    from finbench import train as TR
-
+    from finbench.report import build as RP
+    from finbench.train import run as TR
     sweep = SW.load_sweep(sweep_name)
     data = TR.runs_dir() / "replicate-data"
     if data.exists():
@@ -355,9 +349,8 @@ def comparisons(recipe_cells: dict[str, list[str]], comps: dict[str, set], singl
 def paired_lines(store: Path, tasks: list[str]) -> list[str]:
     """Each task's single-task run vs the base model, each mixture holding it vs that single task,
     and each pair vs its size-matched single: test score delta, 95% paired-bootstrap CI, bootstrap
-    and permutation p (finbench.report)."""
-    from finbench import report as RP
-
+    and permutation p (finbench.report.build)."""
+    from finbench.report import build as RP
     data = RP.Data.load(Path(store))
     lines = ["", "# paired comparisons on the same test rows (score, tolerant; delta [95% CI], p)"]
     try:
@@ -390,8 +383,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.verbose:
         os.environ["FINBENCH_VERBOSE"] = "1"
-    from finbench import quiet
-
+    from finbench.core import quiet
     quiet.demo_mode()
     real_root = _real_root()
     if args.replicate:

@@ -46,7 +46,7 @@ def shared_data(monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
-    from finbench.models import tiny_model
+    from finbench.train.models import tiny_model
 
     return tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", arch="llama")
 
@@ -55,6 +55,6 @@ def tiny_llama(tmp_path_factory) -> Path:
 def task_manager():
     from lm_eval.tasks import TaskManager
 
-    from finbench.tasks import TASKS_DIR
+    from finbench.data.tasks import TASKS_DIR
 
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)

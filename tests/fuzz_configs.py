@@ -295,8 +295,7 @@ def mutants(n: int, seed: int) -> list[Mutant]:
 @contextlib.contextmanager
 def config_tree(runs_dir: Path) -> Iterator[Path]:
     """A temporary copy of recipes/ and mixtures/ that the settings point at."""
-    from finbench import recipes as R
-
+    from finbench.train import recipes as R
     tmp = Path(tempfile.mkdtemp(prefix="finbench-fuzz-"))
     names = ("FINBENCH_RECIPES_DIR", "FINBENCH_MIXTURES_DIR", "FINBENCH_SWEEPS_DIR", "FINBENCH_RUNS_DIR",
              "FINBENCH_DATA_DIR")
@@ -325,9 +324,8 @@ def _reset(tree: Path) -> None:
 
 
 def _check_recipe(path: Path) -> None:
-    from finbench import recipes as R
-    from finbench import train as TR
-
+    from finbench.train import recipes as R
+    from finbench.train import run as TR
     recipe = R.load(str(path))
     R.check_references(recipe)
     TR.check_mixture(recipe)
@@ -335,15 +333,13 @@ def _check_recipe(path: Path) -> None:
 
 def _check_mixture(path: Path) -> None:
     from finbench import mixtures as M
-
     mix = M.load_mixture(str(path))
     M.resolve_sizes(mix, {c: 1000 for c in mix.components})
 
 
 def _check_design(path: Path) -> None:
     from finbench import mixtures as M
-    from finbench import tasks as T
-
+    from finbench.data import tasks as T
     known = set(T.discover())
     for member, spec in M.generate_design(path).items():
         base = Path(spec.pop("_base"))
@@ -369,12 +365,12 @@ CHECKS: dict[str, Callable[[Path], None]] = {
 
 
 def clean_errors() -> tuple[type[BaseException], ...]:
-    from finbench.data import DataError
+    from finbench.data.raw import DataError
+    from finbench.data.tasks import UnknownTaskError
     from finbench.mixtures import MixtureError
-    from finbench.recipes import RecipeError
     from finbench.sweep.model import SweepError
-    from finbench.tasks import UnknownTaskError
-    from finbench.train import TrainError
+    from finbench.train.recipes import RecipeError
+    from finbench.train.run import TrainError
 
     return DataError, MixtureError, RecipeError, SweepError, UnknownTaskError, TrainError
 
@@ -428,8 +424,7 @@ class _Capture:
 
 def plan_accepted(accepted: list[Mutant], tree: Path, n: int, seed: int) -> Counter:
     """Full `train.plan` (compile + Axolotl's validate_config) of up to n accepted CPU-recipe mutants."""
-    from finbench import train as TR
-
+    from finbench.train import run as TR
     cpu = [m for m in accepted if m.kind == "recipe" and ("tiny_cpu" in m.source or "smol" in m.source)]
     random.Random(seed).shuffle(cpu)
     out: Counter = Counter()

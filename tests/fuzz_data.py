@@ -187,8 +187,8 @@ def data_tree() -> Iterator[Path]:
 
 
 def run_mutant(m: DataMutant, root: Path) -> tuple[str, str]:
-    from finbench import tasks as T
-    from finbench.data import DataError
+    from finbench.data import tasks as T
+    from finbench.data.raw import DataError
 
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(FIXTURE_DATA, root, ignore=shutil.ignore_patterns("*.parquet", "*.py"))

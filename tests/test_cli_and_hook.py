@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finbench import cli
-from finbench.tasks import TASKS_DIR
+from finbench.data.tasks import TASKS_DIR
 
 BIN = Path(sys.executable).parent
 
@@ -137,8 +137,7 @@ def test_cli_is_quiet_by_default_and_verbose_with_v(fixture_data):
 def test_library_noise_filters_drop_only_the_listed_messages(monkeypatch, caplog):
     import logging
 
-    from finbench import quiet
-
+    from finbench.core import quiet
     quiet.install()
     quiet.install()  # idempotent
     assert sum(isinstance(f, quiet._DropNoise) for f in logging.getLogger("torchao").filters) == 1

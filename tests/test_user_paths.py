@@ -109,7 +109,6 @@ def test_fresh_clone_offline_data_command_is_one_line(tmp_path):
 )
 def test_demo_data_choice_and_no_outside_folder(monkeypatch, tmp_path, capsys, env, expected):
     from finbench import demo
-
     for key in ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():

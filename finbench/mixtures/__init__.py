@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from finbench import settings
+from finbench.core import settings
 from finbench.mixtures import formats
 from finbench.mixtures.build import (
     BUILDER_VERSION,

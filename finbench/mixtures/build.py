@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finbench import settings
-from finbench.files import sha256_file, tree_digest, write_atomic
+from finbench.core import settings
+from finbench.core.files import sha256_file, tree_digest, write_atomic
 from finbench.mixtures.catalog import load_mixture
 from finbench.mixtures.contamination import (
     ContaminationIndex,
@@ -112,7 +112,7 @@ def code_digest() -> dict[str, Any]:
     pkg = PACKAGE_DIR.parent
     return {
         "mixtures": {k: v for k, v in tree_digest(PACKAGE_DIR).items() if k.endswith(".py")},
-        **{p: sha256_file(pkg / p) for p in ("tasks.py", "data.py")},
+        **{p: sha256_file(pkg / p) for p in ("data/tasks.py", "data/raw.py")},
     }
 
 

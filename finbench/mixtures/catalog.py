@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from finbench import settings
-from finbench import validate as V
-from finbench.files import did_you_mean, is_file
+from finbench.core import settings
+from finbench.core import validate as V
+from finbench.core.files import did_you_mean, is_file
 from finbench.mixtures.design import generate_design, read_yaml
 from finbench.mixtures.errors import MixtureError
 from finbench.mixtures.spec import Mixture, parse_mixture

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from finbench import settings
-from finbench.files import write_atomic
+from finbench.core import settings
+from finbench.core.files import write_atomic
 from finbench.mixtures.build import build
 from finbench.mixtures.catalog import designs_dir, list_mixtures, load_mixture
 from finbench.mixtures.design import generate_design

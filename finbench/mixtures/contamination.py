@@ -22,9 +22,9 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finbench import data as D
-from finbench import tasks as T
-from finbench import validate as V
+from finbench.core import validate as V
+from finbench.data import raw as D
+from finbench.data import tasks as T
 from finbench.mixtures.errors import MixtureError, err, number, unknown_keys
 
 CONTAMINATION_MODES = ("fail", "drop", "allow")
@@ -220,7 +220,7 @@ def guard_tasks(mix: Any) -> list[str]:
     Test-only variants (a peer's test split, read from the hub) have their own rows: each is guarded
     on its own, and only when the mixture names it (`contamination.tasks`), as reading it needs the hub.
     """
-    from finbench.finben import is_finben
+    from finbench.data.finben import is_finben
 
     infos = T.discover()
     # FinBen tasks (hub only) guard a mixture only when it names them (finben_cocktail does).

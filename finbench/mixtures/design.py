@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from finbench import data as D
-from finbench import validate as V
-from finbench.files import did_you_mean
+from finbench.core import validate as V
+from finbench.core.files import did_you_mean
+from finbench.data import raw as D
 from finbench.mixtures.errors import MAX_ROWS, MixtureError, err
 from finbench.mixtures.sampling import round_half_up
 from finbench.mixtures.sources.dataset import DatasetSpec

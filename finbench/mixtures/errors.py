@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from finbench.files import did_you_mean
-from finbench.validate import duplicates, short
+from finbench.core.files import did_you_mean
+from finbench.core.validate import duplicates, short
 
 MAX_ROWS = 1_000_000_000  # a component's count, and any size it resolves to
 MAX_FACTOR = 1_000.0  # `factor` and `fraction`: a mixture of 1,000x its inputs is a typo

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from finbench import validate as V
+from finbench.core import validate as V
 from finbench.mixtures.errors import err
 
 Messages = list[dict[str, str]]

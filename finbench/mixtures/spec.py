@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finbench import tasks as T
-from finbench import validate as V
-from finbench.files import did_you_mean
+from finbench.core import validate as V
+from finbench.core.files import did_you_mean
+from finbench.data import tasks as T
 from finbench.mixtures.contamination import Contamination, parse_contamination
 from finbench.mixtures.errors import MAX_FACTOR, MAX_ROWS, MixtureError, err, number, unknown_keys
 from finbench.mixtures.sampling import ROUNDINGS, SAMPLERS, Size

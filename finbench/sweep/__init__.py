@@ -34,7 +34,7 @@ decoding is greedy), scored by lm-eval's own API backend with the chat template 
 same tasks, splits and tolerant/strict parsers, and stored like any run. Keys come from the
 environment (OPENAI_API_KEY), never from the sweep file: `api_key` in model_args is refused.
 Chat backends have no log-probabilities, so `_mc` tasks are refused for them. See
-finbench.api_models.
+finbench.eval.api_models.
 
 Each run is (recipe, mixture, seed) and is keyed by a content hash of the recipe file's bytes, the
 mixture's validated spec, the seed, the job and the eval settings. A run is written to the store

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from finbench import validate as V
+from finbench.core import validate as V
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.load import load_sweep
 from finbench.sweep.run import run_sweep

@@ -2,7 +2,7 @@
 
 Phase 1 trains them (any executor; a run's DONE.json is its record); phase 2 runs one job per
 group (a `RunSpec` whose `group` holds the member runs) that starts one engine and scores every
-run of the group (finbench.evaluate.LoRAEngine).
+run of the group (finbench.eval.evaluate.LoRAEngine).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from finbench import evaluate as E
-from finbench import recipes as R
-from finbench import tasks as T
+from finbench.data import tasks as T
+from finbench.eval import evaluate as E
 from finbench.sweep.jobs import train_job, trained_target
 from finbench.sweep.model import RunSpec, Sweep
 from finbench.sweep.scoring import score_target
 from finbench.sweep.store import Store
+from finbench.train import recipes as R
 
 Log = Callable[[str], None]
 

@@ -1,4 +1,4 @@
-"""Jobs: the one integration point with finbench.train / finbench.evaluate.
+"""Jobs: the one integration point with finbench.train.run / finbench.eval.evaluate.
 
 A job is a module-level function, plain dict in (`RunSpec.to_dict()`) and plain dict out
 (`RunResult.to_dict()`): the same function runs in-process (local executor), on a Ray worker and
@@ -14,21 +14,21 @@ from typing import Any
 
 import yaml
 
-from finbench import api_models as AM
-from finbench import data as D
-from finbench import evaluate as E
-from finbench import recipes as R
-from finbench import settings
-from finbench import train as TR
-from finbench.files import write_atomic
+from finbench.core import settings
+from finbench.core.files import write_atomic
+from finbench.data import raw as D
+from finbench.eval import api_models as AM
+from finbench.eval import evaluate as E
 from finbench.sweep.model import BASE, RunSpec
 from finbench.sweep.scoring import score_target
+from finbench.train import recipes as R
+from finbench.train import run as TR
 
 
 def derived_recipe(spec: RunSpec) -> Path:
     """The run's own recipe file: the sweep's recipe with this run's mixture and seed.
 
-    Its file name carries the run key, so `finbench.train` gives each run its own folder
+    Its file name carries the run key, so `finbench.train.run` gives each run its own folder
     (runs/<recipe>-<key>/) and its DONE.json guard never mixes two runs.
     """
     data = D.read_yaml(Path(spec.recipe_path), R.RecipeError)  # duplicate keys refused, as everywhere

@@ -12,14 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from finbench import api_models as AM
-from finbench import data as D
 from finbench import mixtures as M
-from finbench import recipes as R
-from finbench import settings
-from finbench import tasks as T
-from finbench import validate as V
-from finbench.files import did_you_mean, is_file, name_or_path
+from finbench.core import settings
+from finbench.core import validate as V
+from finbench.core.files import did_you_mean, is_file, name_or_path
+from finbench.data import raw as D
+from finbench.data import tasks as T
+from finbench.eval import api_models as AM
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.model import (
     BACKENDS,
@@ -35,6 +34,7 @@ from finbench.sweep.model import (
     sha,
 )
 from finbench.sweep.store import is_sqlite
+from finbench.train import recipes as R
 
 SWEEP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
               "share_engine", "api_models", "data_seed"}

@@ -63,7 +63,7 @@ class RunSpec:
     components: dict[str, str | None]  # mixture component -> finbench task (None: a dataset)
     recipe_sha: str
     mixture_sha: str
-    api: dict[str, Any] | None = None  # an api_models entry (job api_eval); see finbench.api_models
+    api: dict[str, Any] | None = None  # an api_models entry (job api_eval); see finbench.eval.api_models
     group: tuple[RunSpec, ...] | None = None  # a shared-engine job: the runs it scores (engine.py)
     data_seed: int | None = None  # the mixture's seed for this run (sweep `data_seed: run`); None: its own
 
@@ -161,7 +161,7 @@ class Sweep:
     store: Path
     runs: list[RunSpec] = field(default_factory=list)
     slurm: dict[str, Any] = field(default_factory=dict)  # the `slurm:` block (executors/slurm.py)
-    api_models: list[dict[str, Any]] = field(default_factory=list)  # finbench.api_models
+    api_models: list[dict[str, Any]] = field(default_factory=list)  # finbench.eval.api_models
     share_engine: str | bool = "auto"  # multi-LoRA serving: one vLLM engine per base model
     data_seed: str = "fixed"  # fixed: the mixture's own seed; run: the run seed draws the rows too
     executor_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # config_key -> block

@@ -1,7 +1,7 @@
 """Scoring a run: one split loop for every kind of model, and the store's view of an eval folder.
 
 A trained run, a base model and an API model are each scored split by split into one folder per
-split (`finbench.evaluate.write_results`: results.json + samples_<task>.jsonl); `collect` turns
+split (`finbench.eval.evaluate.write_results`: results.json + samples_<task>.jsonl); `collect` turns
 such a folder into a `SplitEval`, and `score_splits` builds the run's `RunResult`.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from finbench import evaluate as E
-from finbench import tasks as T
+from finbench.data import tasks as T
+from finbench.eval import evaluate as E
 from finbench.sweep.model import ANY_METRIC, RunResult, RunSpec, SplitEval, split_limit
 
 ScoreSplit = Callable[[str, Path], None]  # (split, out_dir): write that split's eval folder
@@ -98,7 +98,7 @@ def _item(task: str, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(out_dir: Path, tasks: list[str]) -> SplitEval:
-    """Scores and per-item predictions from an eval folder written by finbench.evaluate."""
+    """Scores and per-item predictions from an eval folder written by finbench.eval.evaluate."""
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
     known = T.discover()
     items = []

@@ -16,8 +16,8 @@ from typing import Any
 
 from eval_plugins import finqa_program as P
 from eval_plugins import numeric as N
-from finbench import data as D
-from finbench.validate import short
+from finbench.core.validate import short
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json"}
@@ -163,8 +163,7 @@ def conversations_from_turns(entries: Any, where: str) -> list[dict]:
 
 def read_hub(path: str, revision: str) -> D.Splits:
     # README `configs:` train -> train_turn.json (11,104 turns), validation -> dev_turn.json (1,490).
-    from finbench import hub
-
+    from finbench.data import hub
     out: D.Splits = {}
     for split, hub_split in (("train", "train"), ("dev", "validation")):
         ds = hub.load_dataset(path, revision=revision, split=hub_split)

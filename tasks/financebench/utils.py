@@ -25,7 +25,7 @@ from lm_eval.api.filter import Filter
 
 from eval_plugins import numeric as N
 from eval_plugins.parsers import normalize
-from finbench import data as D
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 RAW_FILE = "financebench_open_source.jsonl"
@@ -74,8 +74,7 @@ def read_raw(root: Path) -> D.Splits:
 
 def read_hub(path: str, revision: str) -> D.Splits:
     # main: financebench_merged.jsonl (no script, one split: train, 150 rows).
-    from finbench import hub
-
+    from finbench.data import hub
     ds = hub.load_dataset(path, revision=revision, split="train")
     hub.require_columns(ds, REQUIRED, f"hub {path}@{revision} train")
     return {"train": [_row(dict(r), f"hub {path} train[{i}]") for i, r in enumerate(ds)]}

@@ -15,7 +15,7 @@ from typing import Any
 
 from eval_plugins import finqa_program as P
 from eval_plugins import numeric as N
-from finbench import data as D
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
@@ -118,8 +118,7 @@ def _hub_exe_ans(value: Any) -> Any:
 
 def read_hub(path: str, revision: str) -> D.Splits:
     # ibm-research/finqa main is script-based (datasets 4 refuses it) with no known parquet branch.
-    from finbench import hub
-
+    from finbench.data import hub
     out: D.Splits = {}
     for split, hub_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
         ds = hub.load_dataset(path, revision=revision, split=hub_split)

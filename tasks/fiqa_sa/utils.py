@@ -12,7 +12,7 @@ import math
 from functools import partial
 from pathlib import Path
 
-from finbench import data as D
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 FILES = ("task1_headline_ABSA_train.json", "task1_post_ABSA_train.json")
@@ -78,8 +78,7 @@ def read_raw(root: Path, thresholds) -> D.Splits:
 def read_hub(path: str, revision: str, thresholds) -> D.Splits:
     # main: data/{train,valid,test}-00000-of-00001*.parquet (822 / 117 / 234), pooled and re-split
     # by sentence as the raw files are.
-    from finbench import hub
-
+    from finbench.data import hub
     ds = hub.load_dataset(path, revision=revision)
     rows = []
     for split in sorted(ds):
@@ -147,8 +146,7 @@ def fingpt_test_split(ds, test_size: float, seed: int, where: str):
 
 
 def read_fingpt_test(path: str, revision: str, thresholds, test_size: float, seed: int) -> D.Splits:
-    from finbench import hub
-
+    from finbench.data import hub
     where = f"hub {path}@{revision}"
     ds = hub.load_dataset(path, revision=revision)
     for split in FINGPT_SPLITS:

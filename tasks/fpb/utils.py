@@ -7,7 +7,7 @@ import zipfile
 from functools import partial
 from pathlib import Path
 
-from finbench import data as D
+from finbench.data import raw as D
 
 HUB_LABELS = ("negative", "neutral", "positive")  # the label words of the upstream lines
 
@@ -64,8 +64,7 @@ def read_zip(path: Path, agree: str, where: str) -> list[D.Row]:
 def read_hub(path: str, revision: str, agree: str = "50") -> D.Splits:
     # main is script-based (`financial_phrasebank.py`; datasets 4 refuses scripts): read the zip
     # the script reads, as public code does with hf_hub_download (README "Hub source").
-    from finbench import hub
-
+    from finbench.data import hub
     local = hub.download_file(path, ZIP_FILE, revision=revision)
     return {"train": read_zip(local, agree, f"hub {path}@{revision} {ZIP_FILE}")}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from finbench import data as D
+from finbench.data import raw as D
 
 FOLDER, FILE = "headline", "gold-dataset-sinha-khandait.csv"
 
@@ -47,8 +47,7 @@ def read_hub(path: str, revision: str, questions: dict) -> D.Splits:
     # SaguaroCapital/sentiment-analysis-in-commodity-market-gold: the raw columns (News, the 0/1
     # flag columns as int64), data/train-* 8,456 + data/test-* 2,114 = 10,570 headlines. Both
     # splits are pooled and re-split by headline, as the raw file is.
-    from finbench import hub
-
+    from finbench.data import hub
     columns = _columns(questions)
     records = []
     for split in ("train", "test"):
@@ -109,8 +108,7 @@ def _no_raw(root: Path, *, task: str, repo: str) -> D.Splits:
 
 
 def read_fingpt_test(path: str, revision: str, questions: dict, instruction_suffix: str) -> D.Splits:
-    from finbench import hub
-
+    from finbench.data import hub
     where = f"hub {path}@{revision} test"
     ds = hub.load_dataset(path, revision=revision, split="test")
     hub.require_columns(ds, FINGPT_COLUMNS, where)

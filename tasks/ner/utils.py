@@ -7,7 +7,7 @@ sentences on the same side of the split.
 from __future__ import annotations
 
 from eval_plugins import ner as NER
-from finbench import data as D
+from finbench.data import raw as D
 
 
 def _rows(sentences: list[dict]) -> list[D.Row]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from eval_plugins import ner as NER
-from finbench import data as D
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,8 @@ import numpy as np
 from lm_eval.api.filter import Filter
 
 from eval_plugins import numeric as N
-from finbench import data as D
-from finbench.validate import short
+from finbench.core.validate import short
+from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
 FOLDER = "tatqa"
@@ -213,8 +213,7 @@ def read_raw(root: Path) -> D.Splits:
 def read_hub(path: str, revision: str) -> D.Splits:
     # The hub repo holds the upstream JSON files themselves (no loader script, no parquet): the
     # answers mix lists, numbers and strings, which Arrow cannot type, so read them as JSON.
-    from finbench import hub as H
-
+    from finbench.data import hub as H
     out: D.Splits = {}
     for split, name in RAW_FILES.items():
         local = H.download_file(path, name, revision=revision)

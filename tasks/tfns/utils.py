@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finbench import data as D
+from finbench.data import raw as D
 
 # The dataset card's map. Do not reuse FPB's map: that swaps Bullish and Neutral.
 LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
@@ -31,8 +31,7 @@ def read_raw(root: Path) -> D.Splits:
 
 def read_hub(path: str, revision: str) -> D.Splits:
     # main: sent_train.csv, sent_valid.csv (split names inferred from the file names).
-    from finbench import hub
-
+    from finbench.data import hub
     ds = hub.load_dataset(path, revision=revision)
     out = {}
     for split in ("train", "validation"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from finbench import data as D
+from finbench.data import raw as D
 
 
 def _rows(path: Path, records, prefix: str, labels: list[str]) -> list[D.Row]:
@@ -29,8 +29,7 @@ def read_raw(root: Path, labels: list[str]) -> D.Splits:
 
 def read_hub(path: str, revision: str, labels: list[str]) -> D.Splits:
     # main: topic_train.csv, topic_valid.csv (split names inferred from the file names).
-    from finbench import hub
-
+    from finbench.data import hub
     ds = hub.load_dataset(path, revision=revision)
     out = {}
     for split in ("train", "validation"):

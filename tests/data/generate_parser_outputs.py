@@ -67,8 +67,7 @@ LORA_STEPS = 40
 
 
 def task_rows(name: str, split: str, n: int) -> tuple[object, list[dict]]:
-    from finbench import tasks as T
-
+    from finbench.data import tasks as T
     task = T.load_task(name)
     docs = T.split_docs(task, split)
     rng = random.Random(f"{SEED}:{name}:{split}")
@@ -77,8 +76,7 @@ def task_rows(name: str, split: str, n: int) -> tuple[object, list[dict]]:
 
 def topic_rows(n: int) -> tuple[object, list[dict]]:
     """Topic prompts over real TFNS tweets (see the module docstring)."""
-    from finbench import tasks as T
-
+    from finbench.data import tasks as T
     topic = T.load_task("twitter_topic")
     template = T.split_docs(topic, "test")[0]
     _, tweets = task_rows("tfns", "test", 200)
@@ -177,7 +175,7 @@ def train_lora(model, tok, task_docs: dict[str, tuple[object, list[dict]]]):
 def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finbench.models import smollm2
+    from finbench.train.models import smollm2
 
     torch.manual_seed(SEED)
     torch.set_num_threads(2)

@@ -15,7 +15,7 @@ import gzip
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finbench import validate as V
+from finbench.core import validate as V
 from finbench.mixtures.errors import err, string_list, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import FileRows, absolute

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finbench import validate as V
+from finbench.core import validate as V
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.formats import PRESET_FORMATS, Format, parse_format
 from finbench.mixtures.sources.base import OpenContext, ParseContext, Source

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finbench import hub as H
-from finbench import validate as V
+from finbench.core import validate as V
+from finbench.data import hub as H
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import BATCH, RowSource, stream_dataset

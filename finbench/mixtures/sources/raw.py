@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finbench import settings
-from finbench import validate as V
+from finbench.core import settings
+from finbench.core import validate as V
 from finbench.mixtures.errors import err, unknown_keys
 from finbench.mixtures.sources.base import OpenContext, ParseContext
 from finbench.mixtures.sources.rows import FileRows, check_ext

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from finbench import validate as V
-from finbench.files import sha256_file
+from finbench.core import validate as V
+from finbench.core.files import sha256_file
 from finbench.mixtures.errors import MixtureError, err
 from finbench.mixtures.formats import Format, Messages, Rendered
 from finbench.mixtures.sampling import BottomK, Pick, row_keys

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from finbench import data as D
-from finbench import hub as H
-from finbench import settings
-from finbench import tasks as T
-from finbench import validate as V
-from finbench.files import did_you_mean, tree_digest
+from finbench.core import settings
+from finbench.core import validate as V
+from finbench.core.files import did_you_mean, tree_digest
+from finbench.data import hub as H
+from finbench.data import raw as D
+from finbench.data import tasks as T
 from finbench.mixtures.contamination import cached_task
 from finbench.mixtures.errors import err
 from finbench.mixtures.formats import Messages
@@ -104,7 +104,7 @@ class TaskSource:
         return task_fingerprint(self.task_name)
 
     def count_valid(self) -> int:
-        return len(self.docs)  # validated by finbench.data.build_dataset
+        return len(self.docs)  # validated by finbench.data.raw.build_dataset
 
     def render(self, row: dict[str, Any]) -> tuple[Messages | None, str]:
         return T.training_messages(self._task, row), ""

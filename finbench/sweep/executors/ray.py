@@ -16,7 +16,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from finbench.files import did_you_mean
+from finbench.core.files import did_you_mean
 from finbench.sweep.executors.base import Counts, Executor, Job, Log, RunStore, new_counts, pending
 from finbench.sweep.model import Sweep, SweepError, err
 

@@ -53,8 +53,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from finbench import settings
-from finbench.files import did_you_mean, write_atomic
+from finbench.core import settings
+from finbench.core.files import did_you_mean, write_atomic
 from finbench.sweep.executors.base import Counts, Executor, Job, Log, RunStore, new_counts, pending
 from finbench.sweep.model import RunSpec, Sweep, SweepError, err, now
 

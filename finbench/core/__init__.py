@@ -1,0 +1,1 @@
+"""Core: settings, files, value checks, library-noise filters. Imports nothing above it."""

@@ -1,0 +1,1 @@
+"""Report stage: statistics over items and the Markdown / CSV / PNG report."""

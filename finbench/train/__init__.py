@@ -1,0 +1,1 @@
+"""Train stage: recipes (schema, validation, compilation to Axolotl/DeepSpeed), the run, models."""

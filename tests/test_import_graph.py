@@ -1,4 +1,4 @@
-"""The package's import graph has no circle.
+"""The package's import graph has no circle and follows the stages.
 
 Every module under finbench/ is parsed (not imported) and each `import` / `from ... import`
 counts, at module level or inside a function alike: a function-local import hides a circle from
@@ -131,3 +131,43 @@ def test_finbench_has_no_import_circle() -> None:
         for m in comp:
             lines += [f"  {m} -> {t} (line {n})" for t, n in sorted(graph[m].items()) if t in comp]
     assert not cycles, "import circle(s) among finbench modules:\n" + "\n".join(lines)
+
+
+# The stages in the order data flows through them (docs/architecture.md draws the same list).
+# A module may import its own stage and earlier ones; a later stage is reached by passing values.
+# The entry points (finbench.cli, finbench.demo, finbench.slurm) sit above every stage.
+STAGES = ("core", "data", "mixtures", "train", "eval", "sweep", "report")
+
+
+def stage(module: str) -> int:
+    parts = module.split(".")
+    return STAGES.index(parts[1]) if len(parts) > 1 and parts[1] in STAGES else len(STAGES)
+
+
+def test_every_module_sits_in_a_stage_or_is_an_entry_point() -> None:
+    entry = {m for m in import_graph() if stage(m) == len(STAGES)}
+    assert entry == {"finbench", "finbench.cli", "finbench.demo", "finbench.slurm"}
+
+
+def test_imports_follow_the_stages() -> None:
+    against = [
+        f"  {m} ({STAGES[stage(m)]}) -> {t} ({STAGES[stage(t)] if stage(t) < len(STAGES) else 'entry'}), line {n}"
+        for m, targets in sorted(import_graph().items())
+        for t, n in sorted(targets.items())
+        if stage(t) > stage(m)
+    ]
+    assert not against, "imports against the flow " + " -> ".join(STAGES) + ":\n" + "\n".join(against)
+
+
+def test_the_stage_rule_catches_an_import_against_the_flow(tmp_path) -> None:
+    pkg = tmp_path / PACKAGE
+    for sub in ("data", "report"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data" / "raw.py").write_text("def f():\n    from finbench.report import build\n")
+    (pkg / "report" / "build.py").write_text("from finbench.data import raw\n")
+    graph = import_graph(pkg)
+    assert [(m, t) for m, ts in graph.items() for t in ts if stage(t) > stage(m)] == [
+        ("finbench.data.raw", "finbench.report.build")
+    ]

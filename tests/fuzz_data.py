@@ -1,4 +1,4 @@
-"""A seeded mutation fuzzer for the raw data files the task loaders read (issue 13).
+"""A seeded mutation fuzzer for the raw data files the task loaders read.
 
 Each mutant is one of the project's fixture raw files (FPB, FiQA-SA, TFNS, topics, Headline, FIN5,
 FinQA, ConvFinQA) damaged once: text-level (truncated, lines dropped or repeated, garbage or

@@ -616,7 +616,7 @@ def test_sources_and_component_keys_come_from_the_registry():
     assert set(M.FORMATS) == {"alpaca", "sharegpt", "messages", "fields", "template"}
 
 
-# -- did-you-mean and bounds (issue 13) ---------------------------------------------------------
+# -- did-you-mean and bounds --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def _write_sweep(tmp: Path, name: str = "s", **over) -> Path:
     return path
 
 
-# Jobs for the array tasks (imported by the worker as test_slurm:NAME: PYTHONPATH has tests/).
+# Jobs for the array tasks (imported by the worker as test_slurm:NAME: PYTHONPATH has tests/sweep/).
 
 
 def fake_job(spec: dict) -> dict:
@@ -160,7 +160,9 @@ def test_bad_partition_is_rejected_by_the_controller_before_submission(tmp_path)
 @needs_slurm
 def test_failed_and_killed_tasks_are_marked_failed_naming_the_log_then_retried(
         sweep_env, monkeypatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))  # the worker imports test_slurm
+    # the worker imports test_slurm (tests/sweep/), its conftest helper (tests/) and this finbench
+    here = (Path(__file__).resolve().parent, ROOT / "tests", ROOT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(map(str, here)))
     path = _write_sweep(sweep_env)
     sw = SW.load_sweep(str(path))
     logs: list[str] = []

@@ -27,6 +27,18 @@ def fixture_data(monkeypatch) -> Path:
 
 
 @pytest.fixture
+def data_copy(tmp_path, monkeypatch) -> Path:
+    """A writable copy of the fixture data as FINBENCH_DATA_DIR, with its own task cache."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(FIXTURE_DATA, root, ignore=shutil.ignore_patterns("*.parquet", "*.py"))
+    monkeypatch.setenv("FINBENCH_DATA_DIR", str(root))
+    monkeypatch.setenv("FINBENCH_CACHE", str(tmp_path / "cache"))
+    return root
+
+
+@pytest.fixture
 def sweep_env(tmp_path, monkeypatch) -> Path:
     """A sweep's world: fixture rows, a runs folder in tmp_path, the hub offline."""
     monkeypatch.setenv("FINBENCH_DATA_DIR", str(FIXTURE_DATA))
@@ -58,3 +70,15 @@ def task_manager():
     from finbench.data.tasks import TASKS_DIR
 
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+
+
+def store_rows(path: Path) -> list:
+    """A sweep store's `runs` rows (key, status, attempts, error, info), by key, read with plain sqlite3."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute("SELECT key, status, attempts, error, info FROM runs ORDER BY key").fetchall()
+    finally:
+        db.close()

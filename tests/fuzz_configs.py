@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 
@@ -297,23 +298,16 @@ def config_tree(runs_dir: Path) -> Iterator[Path]:
     """A temporary copy of recipes/ and mixtures/ that the settings point at."""
     from finbench.train import recipes as R
     tmp = Path(tempfile.mkdtemp(prefix="finbench-fuzz-"))
-    names = ("FINBENCH_RECIPES_DIR", "FINBENCH_MIXTURES_DIR", "FINBENCH_SWEEPS_DIR", "FINBENCH_RUNS_DIR",
-             "FINBENCH_DATA_DIR")
-    saved = {k: os.environ.get(k) for k in names}
+    env = {"FINBENCH_RECIPES_DIR": str(tmp / "recipes"), "FINBENCH_MIXTURES_DIR": str(tmp / "mixtures"),
+           "FINBENCH_SWEEPS_DIR": str(tmp / "recipes/sweeps"), "FINBENCH_RUNS_DIR": str(runs_dir),
+           "FINBENCH_DATA_DIR": str(ROOT / "tests/fixtures/data")}  # configs, not data, vary
     saved_recipes = R.RECIPES_DIR
     try:
-        os.environ.update({"FINBENCH_RECIPES_DIR": str(tmp / "recipes"), "FINBENCH_MIXTURES_DIR": str(tmp / "mixtures"),
-                           "FINBENCH_SWEEPS_DIR": str(tmp / "recipes/sweeps"), "FINBENCH_RUNS_DIR": str(runs_dir),
-                           "FINBENCH_DATA_DIR": str(ROOT / "tests/fixtures/data")})  # configs, not data, vary
-        R.RECIPES_DIR = tmp / "recipes"  # read at import
-        yield tmp
+        with mock.patch.dict(os.environ, env):  # restored on exit, unset ones removed
+            R.RECIPES_DIR = tmp / "recipes"  # read at import
+            yield tmp
     finally:
         R.RECIPES_DIR = saved_recipes
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -1,4 +1,4 @@
-"""A seeded mutation fuzzer for the raw data files the task loaders read (issue 13).
+"""A seeded mutation fuzzer for the raw data files the task loaders read.
 
 Each mutant is one of the project's fixture raw files (FPB, FiQA-SA, TFNS, topics, Headline, FIN5,
 FinQA, ConvFinQA) damaged once: text-level (truncated, lines dropped or repeated, garbage or
@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from fuzz_configs import _parent, _paths  # one key-path walker for YAML and JSON mutants
 
@@ -172,17 +173,11 @@ def mutants(n: int, seed: int) -> list[DataMutant]:
 @contextlib.contextmanager
 def data_tree() -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="finbench-datafuzz-"))
-    saved = {k: os.environ.get(k) for k in ("FINBENCH_DATA_DIR", "FINBENCH_CACHE")}
-    os.environ["FINBENCH_DATA_DIR"] = str(tmp / "data")
-    os.environ["FINBENCH_CACHE"] = str(tmp / "cache")
+    env = {"FINBENCH_DATA_DIR": str(tmp / "data"), "FINBENCH_CACHE": str(tmp / "cache")}
     try:
-        yield tmp / "data"
+        with mock.patch.dict(os.environ, env):  # restored on exit, unset ones removed
+            yield tmp / "data"
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@ interpreter (`program_ok`). Splits: train.json -> train minus a held-out 10% of 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from eval_plugins import finqa_program as P
 from eval_plugins import numeric as N
 from finbench.core.validate import short
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json"}
@@ -179,10 +181,5 @@ def make_splits(upstream: D.Splits, dev_fraction: float = 0.1) -> D.Splits:
 
 
 def load(source, dev_fraction=0.1, **_):
-    return D.build_dataset(
-        "convfinqa",
-        read_raw=read_raw,
-        read_hub=read_hub,
-        make_splits=lambda up: make_splits(up, float(dev_fraction)),
-        hub=source["hub"],
-    )
+    splits = partial(make_splits, dev_fraction=float(dev_fraction))
+    return R.load("convfinqa", source, read_raw, read_hub, splits)

@@ -19,6 +19,7 @@ import os
 import re
 import urllib.request
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 from lm_eval.api.filter import Filter
@@ -26,6 +27,7 @@ from lm_eval.api.filter import Filter
 from eval_plugins import numeric as N
 from eval_plugins.parsers import normalize
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 log = logging.getLogger(__name__)
 RAW_FILE = "financebench_open_source.jsonl"
@@ -98,13 +100,8 @@ def make_splits(upstream: D.Splits, test_fraction: float = 0.7) -> D.Splits:
 
 
 def load(source, test_fraction=0.7, **_):
-    return D.build_dataset(
-        "financebench",
-        read_raw=read_raw,
-        read_hub=read_hub,
-        make_splits=lambda up: make_splits(up, float(test_fraction)),
-        hub=source["hub"],
-    )
+    splits = partial(make_splits, test_fraction=float(test_fraction))
+    return R.load("financebench", source, read_raw, read_hub, splits)
 
 
 # --- scoring ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from eval_plugins import finqa_program as P
 from eval_plugins import numeric as N
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 log = logging.getLogger(__name__)
 RAW_FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
@@ -137,11 +138,8 @@ def read_hub(path: str, revision: str) -> D.Splits:
     return out
 
 
-def make_splits(upstream: D.Splits) -> D.Splits:
-    return {split: list(upstream[split]) for split in D.SPLITS}
+make_splits = R.upstream_splits
 
 
 def load(source, **_):
-    return D.build_dataset(
-        "finqa", read_raw=read_raw, read_hub=read_hub, make_splits=make_splits, hub=source["hub"]
-    )
+    return R.load("finqa", source, read_raw, read_hub, make_splits)

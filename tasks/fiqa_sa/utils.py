@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 log = logging.getLogger(__name__)
 FILES = ("task1_headline_ABSA_train.json", "task1_post_ABSA_train.json")
@@ -97,22 +98,13 @@ def read_hub(path: str, revision: str, thresholds) -> D.Splits:
 
 
 def make_splits(upstream: D.Splits) -> D.Splits:
-    rest, test = D.split_grouped(upstream["train"], "text", 0.2, seed=42)
-    train, dev = D.split_grouped(rest, "text", 0.1, seed=42)
+    train, dev, test = R.split_by_text(upstream["train"])
     return {"train": train, "dev": dev, "test": test}
 
 
 def load(labels, synonyms, source, thresholds=(-0.1, 0.1), **_):
     thresholds = tuple(float(t) for t in thresholds)
-    return D.build_dataset(
-        "fiqa_sa",
-        read_raw=partial(read_raw, thresholds=thresholds),
-        read_hub=partial(read_hub, thresholds=thresholds),
-        make_splits=make_splits,
-        labels=labels,
-        synonyms=synonyms,
-        hub=source["hub"],
-    )
+    return R.load("fiqa_sa", source, read_raw, read_hub, make_splits, labels, synonyms, bind={"thresholds": thresholds})
 
 
 # --- fiqa_sa_fingpt: FinGPT's own test split, made from the hub copy FinGPT reads ---------------
@@ -121,13 +113,6 @@ def load(labels, synonyms, source, thresholds=(-0.1, 0.1), **_):
 # `train_test_split(0.226, seed=42)["test"]`, label `sentiment_score` with the thresholds above.
 FINGPT_SPLITS = ("train", "validation", "test")
 FINGPT_COLUMNS = ("sentence", "sentiment_score", "format")
-
-
-def _no_raw(root: Path, *, task: str, repo: str) -> D.Splits:
-    raise D.DataError(
-        f"task {task!r} scores FinGPT's test split, read only from the hub dataset {repo} (no raw "
-        f"file gives it); unset {D.DATA_DIR_ENV} and use the hub or FINBENCH_HUB_MIRROR=DIR"
-    )
 
 
 def fingpt_test_split(ds, test_size: float, seed: int, where: str):
@@ -167,23 +152,7 @@ def read_fingpt_test(path: str, revision: str, thresholds, test_size: float, see
     return {"test": rows}
 
 
-def keep_test_only(upstream: D.Splits) -> D.Splits:
-    return {"train": [], "dev": [], "test": upstream["test"]}
-
-
 def load_fingpt(labels, synonyms, source, thresholds=(-0.1, 0.1), test_size=0.226, seed=42, **_):
-    hub_source = source["hub"]
-    return D.build_dataset(
-        "fiqa_sa_fingpt",
-        read_raw=partial(_no_raw, task="fiqa_sa_fingpt", repo=hub_source["path"]),
-        read_hub=partial(
-            read_fingpt_test,
-            thresholds=tuple(float(t) for t in thresholds),
-            test_size=float(test_size),
-            seed=int(seed),
-        ),
-        make_splits=keep_test_only,
-        labels=labels,
-        synonyms=synonyms,
-        hub=hub_source,
-    )
+    thresholds = tuple(float(t) for t in thresholds)
+    read = partial(read_fingpt_test, thresholds=thresholds, test_size=float(test_size), seed=int(seed))
+    return R.load_test_only("fiqa_sa_fingpt", source, read, labels, synonyms)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import zipfile
-from functools import partial
 from pathlib import Path
 
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 HUB_LABELS = ("negative", "neutral", "positive")  # the label words of the upstream lines
 
@@ -77,13 +77,4 @@ def make_splits(upstream: D.Splits) -> D.Splits:
 
 
 def load(labels, synonyms, source, agree=50, **_):
-    agree = str(agree)
-    return D.build_dataset(
-        "fpb",
-        read_raw=partial(read_raw, agree=agree),
-        read_hub=partial(read_hub, agree=agree),
-        make_splits=make_splits,
-        labels=labels,
-        synonyms=synonyms,
-        hub=source["hub"],
-    )
+    return R.load("fpb", source, read_raw, read_hub, make_splits, labels, synonyms, bind={"agree": str(agree)})

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 FOLDER, FILE = "headline", "gold-dataset-sinha-khandait.csv"
 
@@ -75,21 +76,13 @@ def expand(headlines: list[D.Row], questions: dict) -> list[D.Row]:
 
 
 def make_splits(upstream: D.Splits, questions: dict) -> D.Splits:
-    rest, test = D.split_grouped(upstream["train"], "text", 0.2, seed=42)
-    train, dev = D.split_grouped(rest, "text", 0.1, seed=42)
+    train, dev, test = R.split_by_text(upstream["train"])
     return {name: expand(rows, questions) for name, rows in (("train", train), ("dev", dev), ("test", test))}
 
 
 def load(labels, synonyms, source, questions, **_):
-    return D.build_dataset(
-        "headline",
-        read_raw=partial(read_raw, questions=questions),
-        read_hub=partial(read_hub, questions=questions),
-        make_splits=partial(make_splits, questions=questions),
-        labels=labels,
-        synonyms=synonyms,
-        hub=source["hub"],
-    )
+    by_question = partial(make_splits, questions=questions)
+    return R.load("headline", source, read_raw, read_hub, by_question, labels, synonyms, bind={"questions": questions})
 
 
 # --- headline_fingpt: FinGPT's own test split, read from the hub --------------------------------
@@ -98,13 +91,6 @@ def load(labels, synonyms, source, questions, **_):
 # rows and labels are FinGPT's (its "price or not" label is the "Price Direction Constant" column);
 # only our prompt, parser and metric apply.
 FINGPT_COLUMNS = ("instruction", "input", "output")
-
-
-def _no_raw(root: Path, *, task: str, repo: str) -> D.Splits:
-    raise D.DataError(
-        f"task {task!r} scores FinGPT's test split, read only from the hub dataset {repo} (no raw "
-        f"file gives it); unset {D.DATA_DIR_ENV} and use the hub or FINBENCH_HUB_MIRROR=DIR"
-    )
 
 
 def read_fingpt_test(path: str, revision: str, questions: dict, instruction_suffix: str) -> D.Splits:
@@ -137,18 +123,6 @@ def read_fingpt_test(path: str, revision: str, questions: dict, instruction_suff
     return {"test": rows}
 
 
-def keep_test_only(upstream: D.Splits) -> D.Splits:
-    return {"train": [], "dev": [], "test": upstream["test"]}
-
-
 def load_fingpt(labels, synonyms, source, questions, instruction_suffix, **_):
-    hub_source = source["hub"]
-    return D.build_dataset(
-        "headline_fingpt",
-        read_raw=partial(_no_raw, task="headline_fingpt", repo=hub_source["path"]),
-        read_hub=partial(read_fingpt_test, questions=questions, instruction_suffix=instruction_suffix),
-        make_splits=keep_test_only,
-        labels=labels,
-        synonyms=synonyms,
-        hub=hub_source,
-    )
+    read = partial(read_fingpt_test, questions=questions, instruction_suffix=instruction_suffix)
+    return R.load_test_only("headline_fingpt", source, read, labels, synonyms)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from eval_plugins import ner as NER
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 
 def _rows(sentences: list[dict]) -> list[D.Row]:
@@ -33,10 +34,5 @@ def make_splits(upstream: D.Splits) -> D.Splits:
 
 
 def load(source, test_fraction=0.2, dev_fraction=0.1, **_):
-    return D.build_dataset(
-        "ner",
-        read_raw=lambda root: read_raw(root, float(test_fraction), float(dev_fraction)),
-        read_hub=lambda **hub: read_hub(**hub, test_fraction=float(test_fraction), dev_fraction=float(dev_fraction)),
-        make_splits=make_splits,
-        hub=source["hub"],
-    )
+    fractions = {"test_fraction": float(test_fraction), "dev_fraction": float(dev_fraction)}
+    return R.load("ner", source, read_raw, read_hub, make_splits, bind=fractions)

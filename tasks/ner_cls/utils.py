@@ -11,6 +11,7 @@ import logging
 
 from eval_plugins import ner as NER
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,5 @@ def make_splits(upstream: D.Splits) -> D.Splits:
 
 
 def load(labels, synonyms, source, test_fraction=0.2, dev_fraction=0.1, **_):
-    return D.build_dataset(
-        "ner_cls",
-        read_raw=lambda root: read_raw(root, float(test_fraction), float(dev_fraction)),
-        read_hub=lambda **hub: read_hub(**hub, test_fraction=float(test_fraction), dev_fraction=float(dev_fraction)),
-        make_splits=make_splits,
-        labels=labels,
-        synonyms=synonyms,
-        hub=source["hub"],
-    )
+    fractions = {"test_fraction": float(test_fraction), "dev_fraction": float(dev_fraction)}
+    return R.load("ner_cls", source, read_raw, read_hub, make_splits, labels, synonyms, bind=fractions)

@@ -40,6 +40,7 @@ from lm_eval.api.filter import Filter
 from eval_plugins import numeric as N
 from finbench.core.validate import short
 from finbench.data import raw as D
+from finbench.data import readers as R
 
 log = logging.getLogger(__name__)
 FOLDER = "tatqa"
@@ -221,14 +222,11 @@ def read_hub(path: str, revision: str) -> D.Splits:
     return out
 
 
-def make_splits(upstream: D.Splits) -> D.Splits:
-    return {split: list(upstream[split]) for split in D.SPLITS}
+make_splits = R.upstream_splits
 
 
 def load(source, **_):
-    return D.build_dataset(
-        FOLDER, read_raw=read_raw, read_hub=read_hub, make_splits=make_splits, hub=source["hub"]
-    )
+    return R.load(FOLDER, source, read_raw, read_hub, make_splits)
 
 
 # ---------------------------------------------------------------------------------------------

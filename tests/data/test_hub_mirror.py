@@ -1,7 +1,7 @@
 """The hub path, tested offline: every task's `read_hub` and every mixture dataset, read through
 real `datasets.load_dataset` from a mirror laid out as the hub serves each repo (hub_mirror_layouts).
 
-Each layout test fails on the loaders before issue 10: FPB asked for a config the parquet branch
+Each layout test fails on the loaders as first written: FPB asked for a config the parquet branch
 does not have, Headline read an instruction dataset, ConvFinQA read turn files as conversations,
 FinQA pointed at a script-only repo, and no load could use a mirror at all.
 """

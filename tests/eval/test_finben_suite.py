@@ -1,4 +1,4 @@
-"""FinBen English suite (issue 20): metrics against their library references, the shared loader on
+"""FinBen English suite: metrics against their library references, the shared loader on
 hub-shaped mirrors, gates, groups and the data check. The lm-eval run and the mixture build are in
 tests/eval/test_finben_lm_eval.py."""
 

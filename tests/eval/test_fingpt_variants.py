@@ -18,6 +18,7 @@ import datasets
 import hub_mirror_layouts as L
 import numpy as np
 import pytest
+from task_modules import score_golds
 
 from finbench.data import hub as H
 from finbench.data import raw as D
@@ -250,22 +251,11 @@ def test_variants_have_no_train_or_dev_for_mixtures_and_sweeps(on_mirror, caplog
 
 @pytest.mark.parametrize("task", sorted(VARIANTS))
 def test_gold_answers_score_one(task, on_mirror, task_manager) -> None:
-    from lm_eval.api.instance import Instance
-
     obj = task_manager.load([task])["tasks"][task]
     docs = list(obj.test_docs())
-    instances = []
-    for i, doc in enumerate(docs):
-        inst = Instance(
-            request_type="generate_until", doc=doc, arguments=("", {}), idx=0, metadata=(task, i, 1)
-        )
-        inst.resps = [" " + str(obj.doc_to_target(doc))]
-        instances.append(inst)
-    for ensemble in obj._filters:
-        ensemble.apply(instances)
-        items = [obj.process_results(i.doc, [i.filtered_resps[ensemble.name]]) for i in instances]
+    for filt, items in score_golds(obj, task).items():
         for metric in ("score", "f1_weighted", "acc"):
-            assert obj.aggregation()[metric]([s[metric] for s in items]) == 1.0, (task, ensemble.name, metric)
+            assert obj.aggregation()[metric]([s[metric] for s in items]) == 1.0, (task, filt, metric)
     prompt = obj.doc_to_text(docs[0])
     assert (
         prompt.startswith(("Headline: gold test headline", "Text: FiQA 2018 "))

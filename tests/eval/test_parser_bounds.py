@@ -1,4 +1,4 @@
-"""Issue 21, item 1: every parser's work is bounded by its input, and capped at MAX_OUTPUT_CHARS.
+"""Every parser's work is bounded by its input, and capped at MAX_OUTPUT_CHARS.
 
 The old numeric reader took more than 100 s on a 200 KB answer (`stated_number`, inside C regex
 code) and NER's tolerant line pattern was cubic in a whitespace run (111 s at 4 KB). Each test

@@ -1,4 +1,4 @@
-"""`finbench verify-metrics` and the official semantics it checks (issue 17, scorer part).
+"""`finbench verify-metrics` and the official semantics it checks.
 
 The oracle files (../shared/oracles) hold predictions with the figures that the benchmarks'
 official code gives for them; the project's own metric code must agree on every row for every

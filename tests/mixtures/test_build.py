@@ -424,6 +424,15 @@ def test_paper55_design_has_exactly_the_studys_members():
 # -- bad input ---------------------------------------------------------------------------------
 
 
+def _refused_naming_file_and_key(tmp_path, components, key, words):
+    """Loading a mixture of `components` fails with a message that starts with its path and names `key`."""
+    path = write_mixture(tmp_path, spec(components))
+    with pytest.raises(M.MixtureError) as err:
+        M.load_mixture(str(path))
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and key in msg and words in msg, msg
+
+
 @pytest.mark.parametrize(
     "components,key,words",
     [
@@ -450,11 +459,7 @@ def test_paper55_design_has_exactly_the_studys_members():
     ],
 )
 def test_bad_specs_name_the_file_and_key(tmp_path, components, key, words):
-    path = write_mixture(tmp_path, spec(components))
-    with pytest.raises(M.MixtureError) as err:
-        M.load_mixture(str(path))
-    msg = str(err.value)
-    assert msg.startswith(str(path)) and key in msg and words in msg, msg
+    _refused_naming_file_and_key(tmp_path, components, key, words)
 
 
 def test_missing_file_and_wrong_columns_fail_before_any_output(tmp_path):
@@ -611,7 +616,7 @@ def test_sources_and_component_keys_come_from_the_registry():
     assert set(M.FORMATS) == {"alpaca", "sharegpt", "messages", "fields", "template"}
 
 
-# -- did-you-mean and bounds (issue 13) ---------------------------------------------------------
+# -- did-you-mean and bounds --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -640,11 +645,7 @@ def test_sources_and_component_keys_come_from_the_registry():
     ],
 )
 def test_typos_and_out_of_range_numbers_get_clear_errors(tmp_path, components, key, words):
-    path = write_mixture(tmp_path, spec(components))
-    with pytest.raises(M.MixtureError) as err:
-        M.load_mixture(str(path))
-    msg = str(err.value)
-    assert msg.startswith(str(path)) and key in msg and words in msg, msg
+    _refused_naming_file_and_key(tmp_path, components, key, words)
 
 
 def test_top_level_typo_and_unknown_mixture_suggest_a_name(tmp_path):

@@ -1,4 +1,4 @@
-"""Sweep files at the edges (issue 13): every bad value is a SweepError naming the file and key,
+"""Bad sweep files: every bad value is a SweepError naming the file and key,
 with the bound or a did-you-mean; `sweep plan` never shows a traceback."""
 
 from __future__ import annotations

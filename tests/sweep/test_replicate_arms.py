@@ -1,4 +1,4 @@
-"""`make replicate`'s arms (issue 19): equal steps (sweep mini), the study's equal epochs over each
+"""`make replicate`'s arms: equal steps (sweep mini), the study's equal epochs over each
 mixture's union (sweep mini_epochs) and the size-matched single (its own rows repeated to the
 pair's size), built cheaply: sweep and recipe definitions, design members, a real mixture build on
 fixture rows, and which paired comparisons the replication prints."""

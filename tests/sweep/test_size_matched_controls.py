@@ -1,4 +1,4 @@
-"""Issue 11 rigour: size-matched controls (design kind `matched_singles`) and the sweep option
+"""Size-matched controls (design kind `matched_singles`) and the sweep option
 `data_seed: run` (the run seed also draws the mixture's rows). Report-side checks (corrected
 p-values, pair vs matched single, peers) are in tests/report/test_report.py."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import store_rows
 
 from finbench import slurm as SL
 from finbench import sweep as SW
@@ -61,16 +62,7 @@ def _write_sweep(tmp: Path, name: str = "s", **over) -> Path:
     return path
 
 
-def _rows(path: Path) -> list[sqlite3.Row]:
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT key, status, attempts, error, info FROM runs ORDER BY key").fetchall()
-    finally:
-        db.close()
-
-
-# Jobs for the array tasks (imported by the worker as test_slurm:NAME: PYTHONPATH has tests/).
+# Jobs for the array tasks (imported by the worker as test_slurm:NAME: PYTHONPATH has tests/sweep/).
 
 
 def fake_job(spec: dict) -> dict:
@@ -168,13 +160,15 @@ def test_bad_partition_is_rejected_by_the_controller_before_submission(tmp_path)
 @needs_slurm
 def test_failed_and_killed_tasks_are_marked_failed_naming_the_log_then_retried(
         sweep_env, monkeypatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))  # the worker imports test_slurm
+    # the worker imports test_slurm (tests/sweep/), its conftest helper (tests/) and this finbench
+    here = (Path(__file__).resolve().parent, ROOT / "tests", ROOT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(map(str, here)))
     path = _write_sweep(sweep_env)
     sw = SW.load_sweep(str(path))
     logs: list[str] = []
     counts = SW.run_sweep(sw, "slurm", job="test_slurm:broken_job", log=logs.append)
     assert counts == {"done": 0, "failed": 2, "skipped": 0}
-    rows = {r["key"]: r for r in _rows(sw.store)}
+    rows = {r["key"]: r for r in store_rows(sw.store)}
     by_mix = {r.mixture: rows[r.key] for r in sw.runs}
     spool = SL.spool_dir(sw.store)
     raised = by_mix["demo"]["error"]
@@ -186,7 +180,7 @@ def test_failed_and_killed_tasks_are_marked_failed_naming_the_log_then_retried(
     # a second sweep run retries exactly the failed runs, as a new array job
     counts = SW.run_sweep(sw, "slurm", job="test_slurm:fake_job", log=logs.append)
     assert counts == {"done": 2, "failed": 0, "skipped": 0}
-    assert all(r["status"] == "done" and r["attempts"] == 2 for r in _rows(sw.store))
+    assert all(r["status"] == "done" and r["attempts"] == 2 for r in store_rows(sw.store))
     assert len(json.loads((spool / "jobs.json").read_text())) == 2
     assert SW.run_sweep(sw, "slurm", job="test_slurm:fake_job", log=logs.append)["skipped"] == 2
 
@@ -201,7 +195,7 @@ def test_slurm_job_array_runs_real_eval_jobs(sweep_env) -> None:
     assert counts == {"done": 2, "failed": 0, "skipped": 0}, logs
     jobs = json.loads((SL.spool_dir(sw.store) / "jobs.json").read_text())
     assert len(jobs) == 1 and sorted(r.split("-")[0] for r in jobs[0]["runs"]) == sorted(r.key for r in sw.runs)
-    rows = _rows(sw.store)
+    rows = store_rows(sw.store)
     assert len(rows) == 2 and all(r["status"] == "done" and r["attempts"] == 1 for r in rows)
     assert all(json.loads(r["info"])["recipe_file"] for r in rows)
     db = sqlite3.connect(sw.store)
@@ -247,7 +241,7 @@ def test_killed_driver_resumes_without_resubmitting(sweep_env) -> None:
         assert time.monotonic() < deadline, "array task 0 wrote no result within 300 s"
         time.sleep(1)
     assert SL.in_queue(job["job_id"]), "task 1 should still be queued or running (max_parallel 1)"
-    assert {r["status"] for r in _rows(sw.store)} == {"running"}  # the killed driver recorded nothing
+    assert {r["status"] for r in store_rows(sw.store)} == {"running"}  # the killed driver recorded nothing
 
     logs: list[str] = []
     counts = SW.run_sweep(str(path), "slurm", log=logs.append, job=SW.run_job)
@@ -255,7 +249,7 @@ def test_killed_driver_resumes_without_resubmitting(sweep_env) -> None:
     assert f"  {first.split('-')[0]}: result from an earlier submission" in logs
     assert any(f"adopted 1 run(s) of array job {job['job_id']}" in m for m in logs), logs
     assert len(json.loads((spool / "jobs.json").read_text())) == 1  # nothing resubmitted
-    rows = _rows(sw.store)
+    rows = store_rows(sw.store)
     assert sorted(r["key"] for r in rows) == sorted(r.key for r in sw.runs)
     assert all(r["status"] == "done" and r["attempts"] == 1 for r in rows)
     db = sqlite3.connect(sw.store)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import store_rows
 
 from finbench import sweep as SW
 
@@ -173,15 +174,6 @@ def test_store_records_a_run_once_and_atomically(tmp_path) -> None:
 # -------------------------------------------------------------------------- real runs
 
 
-def _store_rows(path: Path) -> list[sqlite3.Row]:
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT key, status, attempts FROM runs").fetchall()
-    finally:
-        db.close()
-
-
 @pytest.mark.slow
 def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(sweep_env) -> None:
     path = _write_sweep(sweep_env)
@@ -194,7 +186,7 @@ def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(swee
         while time.monotonic() < deadline:
             if sw.store.is_file():
                 try:
-                    if any(r["status"] == "done" for r in _store_rows(sw.store)):
+                    if any(r["status"] == "done" for r in store_rows(sw.store)):
                         break
                 except sqlite3.OperationalError:
                     pass  # tables not created yet
@@ -207,7 +199,7 @@ def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(swee
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    before = {r["key"]: (r["status"], r["attempts"]) for r in _store_rows(sw.store)}
+    before = {r["key"]: (r["status"], r["attempts"]) for r in store_rows(sw.store)}
     finished_before = {k for k, (s, _) in before.items() if s == "done"}
     assert 1 <= len(finished_before) < 4
     assert any(s == "running" for s, _ in before.values())  # killed mid-run
@@ -221,7 +213,7 @@ def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(swee
     counts = SW.run_sweep(str(path), "local", job=counting_job, log=lambda _: None)
     assert counts == {"done": 4 - len(finished_before), "failed": 0, "skipped": len(finished_before)}
     assert not set(ran) & finished_before and len(ran) == len(set(ran))
-    rows = _store_rows(sw.store)
+    rows = store_rows(sw.store)
     assert sorted(r["key"] for r in rows) == sorted(r.key for r in sw.runs)  # each run exactly once
     assert all(r["status"] == "done" for r in rows)
     assert all(r["attempts"] == 1 for r in rows if r["key"] in finished_before)
@@ -271,7 +263,7 @@ def test_ray_executor_runs_real_jobs_on_a_local_cluster(sweep_env) -> None:
         assert ray.is_initialized()
     finally:
         ray.shutdown()
-    rows = _store_rows(sw.store)
+    rows = store_rows(sw.store)
     assert len(rows) == 2 and all(r["status"] == "done" and r["attempts"] == 1 for r in rows)
     db = sqlite3.connect(sw.store)
     try:

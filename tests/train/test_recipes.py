@@ -154,21 +154,16 @@ def test_launchers_and_distributed_strategies(tmp_path):
 
 def test_edited_mixture_changes_prepared_path(tmp_path):
     recipe = R.load("tiny_cpu")
-    a = R.compile_config(
-        recipe,
-        stub_mixture(tmp_path, 3, "a" * 16),
-        tmp_path / "run",
-        base_model="/m",
-        prepared_root=tmp_path / "p",
-        gpu=False,
-    )
-    b = R.compile_config(
-        recipe,
-        stub_mixture(tmp_path, 3, "b" * 16),
-        tmp_path / "run",
-        base_model="/m",
-        prepared_root=tmp_path / "p",
-        gpu=False,
+    a, b = (
+        R.compile_config(
+            recipe,
+            stub_mixture(tmp_path, 3, digit * 16),
+            tmp_path / "run",
+            base_model="/m",
+            prepared_root=tmp_path / "p",
+            gpu=False,
+        )
+        for digit in "ab"
     )
     assert a["dataset_prepared_path"] != b["dataset_prepared_path"]
 

@@ -84,5 +84,17 @@ class SourceType(Protocol):
     def open(cls, value: Any, ctx: OpenContext) -> Source: ...
 
 
+class SourceDefaults:
+    """What most source types do: no relative paths to rebase, and usable whenever declared."""
+
+    @classmethod
+    def rebase(cls, value: Any, base_dir: Path) -> Any:
+        return value
+
+    @classmethod
+    def unavailable(cls, value: Any) -> str | None:
+        return None
+
+
 def user_text(messages: Messages) -> str:
     return "\n".join(m["content"] for m in messages if m["role"] == "user")

@@ -57,10 +57,6 @@ class CsvSource(FileRows):
         return spec
 
     @classmethod
-    def unavailable(cls, value: Any) -> str | None:
-        return None
-
-    @classmethod
     def open(cls, value: dict[str, Any], ctx: OpenContext) -> CsvSource:
         return cls(ctx, [Path(f) for f in value["files"]], value["delimiter"])
 

@@ -28,9 +28,5 @@ class FileSource(FileRows):
         return absolute(base_dir, [str(f) for f in files])
 
     @classmethod
-    def unavailable(cls, value: Any) -> str | None:
-        return None
-
-    @classmethod
     def open(cls, value: list[str], ctx: OpenContext) -> FileSource:
         return cls(ctx, [Path(f) for f in value])

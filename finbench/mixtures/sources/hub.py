@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench.core import validate as V
@@ -39,14 +38,6 @@ class HubSource(RowSource):
             if problem:
                 raise err(ctx.where, f"{key}.{field}", problem)
         return hub
-
-    @classmethod
-    def rebase(cls, value: Any, base_dir: Path) -> Any:
-        return value
-
-    @classmethod
-    def unavailable(cls, value: Any) -> str | None:
-        return None
 
     @classmethod
     def open(cls, value: dict[str, Any], ctx: OpenContext) -> HubSource:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench.core import settings
@@ -38,10 +37,6 @@ class RawSource(FileRows):
             raise err(ctx.where, f"{key}.files", V.duplicates(files) or "")
         check_ext(ctx.where, f"{key}.files", files)
         return {"folder": value["folder"], "files": list(files)}
-
-    @classmethod
-    def rebase(cls, value: Any, base_dir: Path) -> Any:
-        return value
 
     @classmethod
     def unavailable(cls, value: Any) -> str | None:

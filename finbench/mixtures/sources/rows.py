@@ -18,7 +18,7 @@ from finbench.core.files import sha256_file
 from finbench.mixtures.errors import MixtureError, err
 from finbench.mixtures.formats import Format, Messages, Rendered
 from finbench.mixtures.sampling import BottomK, Pick, row_keys
-from finbench.mixtures.sources.base import OpenContext, user_text
+from finbench.mixtures.sources.base import OpenContext, SourceDefaults, user_text
 
 BATCH = 2048
 
@@ -37,7 +37,7 @@ def _is_str(t) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
-class RowSource:
+class RowSource(SourceDefaults):
     """Rows of an external dataset, rendered by the declared format."""
 
     origin = ""  # the registry key, for error messages and the manifest

@@ -6,7 +6,6 @@ selection sorts their keys instead of streaming.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 from finbench.core import settings
@@ -19,7 +18,7 @@ from finbench.mixtures.contamination import cached_task
 from finbench.mixtures.errors import err
 from finbench.mixtures.formats import Messages
 from finbench.mixtures.sampling import Pick, bottom_k_in_memory
-from finbench.mixtures.sources.base import OpenContext, ParseContext, user_text
+from finbench.mixtures.sources.base import OpenContext, ParseContext, SourceDefaults, user_text
 
 
 def task_fingerprint(task: str) -> dict[str, Any]:
@@ -37,7 +36,7 @@ def task_fingerprint(task: str) -> dict[str, Any]:
     return fp
 
 
-class TaskSource:
+class TaskSource(SourceDefaults):
     key: ClassVar[str] = "task"
     in_dataset: ClassVar[bool] = False
 
@@ -60,14 +59,6 @@ class TaskSource:
                 f"{did_you_mean(value, known) or ' Known: ' + V.listing(known, 20)}",
             )
         return value
-
-    @classmethod
-    def rebase(cls, value: Any, base_dir: Path) -> Any:
-        return value
-
-    @classmethod
-    def unavailable(cls, value: Any) -> str | None:
-        return None
 
     @classmethod
     def open(cls, value: str, ctx: OpenContext) -> TaskSource:

@@ -1,8 +1,8 @@
-"""Parser agreement with hand-labelled real model outputs (tests/data/parser_gold.jsonl).
+"""Parser agreement with hand-labelled real model outputs (tests/fixtures/parser_gold/parser_gold.jsonl).
 
 Each record is one real SmolLM2-135M-Instruct output (base model or a briefly LoRA-trained one;
 tasks fpb, tfns, fiqa_sa, headline, twitter_topic and finqa; prompt styles `chat+prefix`, `chat`,
-`plain+prefix` and `plain`) with the parse a careful reader gives it, labelled by hand (tests/data/README.md
+`plain+prefix` and `plain`) with the parse a careful reader gives it, labelled by hand (tests/fixtures/parser_gold/README.md
 states the reading rules). This prints, for the label parser (classification tasks) and the
 numeric reader (finqa), the share of records where the parser agrees with that reading, in
 tolerant and strict mode, per task, and lists every disagreement. Goal: tolerant >= 99%, strict
@@ -37,7 +37,7 @@ from eval_plugins import ner as NER  # noqa: E402
 from eval_plugins import numeric as N  # noqa: E402
 from eval_plugins.parsers import MISSING, LabelParser  # noqa: E402
 
-GOLD = ROOT / "tests" / "data" / "parser_gold.jsonl"
+GOLD = ROOT / "tests" / "fixtures" / "parser_gold" / "parser_gold.jsonl"
 OUT = ROOT / "bench" / "results" / "parsers.json"
 SCALING_OUT = ROOT / "bench" / "results" / "parser_scaling.json"
 GOALS = {"tolerant": 0.99, "strict": 1.0}

@@ -25,7 +25,7 @@ What lies beyond the cap is not read, as if the model had stopped there: toleran
 the answer from the first 32 KB; a strict reading of an output still longer than the cap after
 trimming whitespace abstains (MISSING), as no label or number is that long. `make bench`
 (bench/bench_parsers.py) shows the time per KB of each parser from 1 KB to 1 MB.
-Agreement with hand-labelled real SmolLM2 outputs (tests/data/parser_gold.jsonl) is reported by
+Agreement with hand-labelled real SmolLM2 outputs (tests/fixtures/parser_gold/parser_gold.jsonl) is reported by
 `make bench` (bench/bench_parsers.py).
 """
 

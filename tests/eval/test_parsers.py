@@ -73,7 +73,7 @@ def test_multiword_labels_and_synonyms():
     # Two topics named, neither committed to: an answer, not a guess at the earliest mention.
     assert TOPIC.tolerant("stock movement and markets") == MISSING
     assert TOPIC.tolerant("The topic is Markets.\nStock Movement is also possible") == "Markets"
-    # real SmolLM2 output (tests/data/parser_gold.jsonl): the options listed, no answer
+    # real SmolLM2 output (tests/fixtures/parser_gold/parser_gold.jsonl): the options listed, no answer
     assert TOPIC.tolerant(":\nA) Markets\nB) Fed | Central Banks\nC) Stock Movement\n") == MISSING
 
 
@@ -176,7 +176,7 @@ def test_fuzz_negation_ends_with_its_clause(negated, asserted, boundary):
 
 
 # ---------------------------------------------------------------------------------------------
-# Agreement with hand-labelled real model outputs (tests/data/parser_gold.jsonl, bench/bench_parsers.py)
+# Agreement with hand-labelled real model outputs (tests/fixtures/parser_gold/parser_gold.jsonl, bench/bench_parsers.py)
 
 
 def _bench():

@@ -29,6 +29,8 @@ class Data:
     cells: dict[tuple[str, str], list[str]]  # (recipe, mixture) -> run keys (by seed)
     scores: dict[tuple[str, str, str, str, str], float]
     aggregations: dict[tuple[str, str], str]
+    # (task, metric) -> higher_is_better as the metric's declaration says (recorded by the sweep)
+    directions: dict[tuple[str, str], bool | None] = field(default_factory=dict)
     _items: dict[tuple[str, str, str, str, str], dict[str, dict[int, Any]]] = field(default_factory=dict)
 
     @classmethod
@@ -53,8 +55,10 @@ class Data:
             (r["run_key"], r["split"], r["task"], r["metric"], r["filter"]): r["value"]
             for r in store.db.execute("SELECT * FROM scores")
         }
-        aggs = {(r["task"], r["metric"]): r["aggregation"] for r in store.db.execute("SELECT * FROM aggregations")}
-        return cls(store, config, runs, dict(cells), scores, aggs)
+        recorded = list(store.db.execute("SELECT * FROM aggregations"))
+        aggs = {(r["task"], r["metric"]): r["aggregation"] for r in recorded}
+        directions = {(r["task"], r["metric"]): r["higher_is_better"] for r in recorded}
+        return cls(store, config, runs, dict(cells), scores, aggs, directions)
 
     def items(self, split: str, task: str, filt: str, metric: str, recipe: str) -> dict[str, dict[int, Any]]:
         """run key -> {doc_id: per-item value of `metric`}, for one recipe's runs (memory bound)."""
@@ -73,6 +77,10 @@ class Data:
             # a run whose items lack this metric cannot be bootstrapped for it
             self._items[ck] = {k: v for k, v in out.items() if all(x is not None for x in v.values())}
         return self._items[ck]
+
+    def sign(self, task: str, metric: str) -> float:
+        """+1 when a higher value is better (the default), -1 for a lower-is-better metric (RMSE)."""
+        return -1.0 if self.directions.get((task, metric)) in (0, False) else 1.0
 
     def aggregation(self, task: str, metric: str, sample: Any) -> str:
         agg = self.aggregations.get((task, metric))

@@ -79,6 +79,7 @@ def recipe_view(plan: Plan, recipe: str) -> tuple[RecipeView, list[dict[str, Any
         dev = {m: table[(m, f"dev:{task}")]["mean"] for m in cells if not is_control(m) and (m, f"dev:{task}") in table}
         dev = {m: v for m, v in dev.items() if not math.isnan(v)}
         if dev:
-            selected[task] = max(dev, key=lambda m: (dev[m], m))
+            sign = plan.data.sign(task, plan.ctx.metric)  # the best dev score: lowest for RMSE
+            selected[task] = max(dev, key=lambda m: (sign * dev[m], m))
             plan.selected[(recipe, task)] = selected[task]
     return RecipeView(recipe, cells, table, selected), rows

@@ -14,10 +14,11 @@ def section(plan: Plan, view: RecipeView) -> Part:
     best = {}
     for t in cols:
         means = {m: table[(m, f"test:{t}")]["mean"] for m in cells if (m, f"test:{t}") in table}
-        best[t] = max(means.values())
-        cand = [v for m, v in means.items() if m != SW.BASE]
+        sign = plan.data.sign(t, plan.ctx.metric)  # best = lowest for a lower-is-better metric
+        best[t] = sign * max(sign * v for v in means.values())
+        cand = [sign * v for m, v in means.items() if m != SW.BASE]
         if t in plan.tasks and cand:
-            plan.best_test[t] = max(plan.best_test.get(t, -math.inf), max(cand))
+            plan.best_test[t] = sign * max(sign * plan.best_test.get(t, sign * -math.inf), max(cand))
     md = [f"## {view.recipe}: test scores (rows: mixtures; columns: tasks)", "",
           "| mixture | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for m in cells:

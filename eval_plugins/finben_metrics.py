@@ -30,6 +30,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from eval_plugins.registry import MEAN, Metric, declare
+
 log = logging.getLogger(__name__)
 Items = Sequence[Any]
 MISSING = "missing"
@@ -414,3 +416,33 @@ def score_category(items: Items) -> float:
     """The leaderboard's family-average value: `score`, except MCC rescaled to (MCC + 1) / 2."""
     value = score(items)
     return (value + 1) / 2 if items and items[0][0] == "mcc" else value
+
+
+# --- metric sets: what each finben_*_yaml template reports (eval_plugins.registry) ------------
+
+
+def _sets(*metrics: Metric, lower_is_better: bool = False) -> Any:
+    """A FinBen set: `score` and `score_category` (the leaderboard column, lower is better for
+    TSA's RMSE), then the task class's own metrics."""
+    hib = not lower_is_better
+    return declare(Metric("score", score, higher_is_better=hib),
+                   Metric("score_category", score_category, higher_is_better=hib), *metrics)
+
+
+_ACC = Metric("acc", "mean", bootstrap=MEAN)  # per-item 0/1 with lm-eval's own mean
+_MISSING = Metric("missing", "mean", higher_is_better=False, bootstrap=MEAN)
+_CLASS = (_ACC, Metric("f1", weighted_f1), Metric("macro_f1", macro_f1))
+CLASSIFICATION_METRICS = _sets(*_CLASS, Metric("micro_f1", micro_f1), Metric("mcc", mcc), _MISSING)
+STOCK_METRICS = _sets(*_CLASS, Metric("mcc", mcc), _MISSING,
+              Metric("unparsed", "mean", higher_is_better=False, bootstrap=MEAN))
+# TSA: the leaderboard's column is RMSE, averaged as it is (lower is better)
+TSA_METRICS = _sets(Metric("rmse", rmse, higher_is_better=False), Metric("rmse_signed", rmse_signed, higher_is_better=False),
+            _MISSING, lower_is_better=True)
+HEADLINES_METRICS = _sets(Metric("avg_f1", avg_f1))
+NER_METRICS = _sets(Metric("entity_f1", entity_f1_ner))
+SEQUENCE_LABELING_METRICS = _sets(Metric("entity_f1", entity_f1_tokens), Metric("f1", token_f1))
+RELATION_METRICS = _sets(Metric("precision", relation_precision), Metric("recall", relation_recall),
+                 Metric("f1", relation_f1))
+QA_METRICS = _sets(_ACC)
+SUMMARIZATION_METRICS = _sets(Metric("rouge1", rouge1), Metric("rouge2", rouge2), Metric("rougeL", rougeL),
+                      Metric("bert_score_f1", bert_score_f1))  # NaN unless FINBENCH_BERTSCORE=1

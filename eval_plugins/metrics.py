@@ -5,6 +5,8 @@ metric: (group, gold, prediction). The corpus-level aggregations below pool thos
 let scikit-learn do the arithmetic. `group` is the question type for tasks that ask several
 questions per text (Headline); the task `score` is then the mean over groups of weighted F1, as
 BloombergGPT reported it, and plain weighted F1 otherwise.
+
+`METRICS` (at the end) declares what the classification templates report (eval_plugins.registry).
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from eval_plugins.parsers import MISSING
+from eval_plugins.registry import Metric, declare
 
 Item = tuple[str, str, str]  # (group, gold, prediction)
-METRICS = ("acc", "f1_weighted", "f1_macro", "missing_rate", "score")
 
 
 def _items(doc: dict, prediction: str) -> dict[str, Item]:
     item = (str(doc.get("group") or ""), str(doc["label"]), prediction)
-    return {name: item for name in METRICS}
+    return {name: item for name in METRICS.names}
 
 
 def process_generate(doc: dict, results: Sequence[str]) -> dict[str, Item]:
@@ -77,3 +79,20 @@ def score(items: Sequence[Item]) -> float:
     for item in items:
         by_group[item[0]].append(item)
     return sum(f1_weighted(group) for group in by_group.values()) / len(by_group)
+
+
+def mcc(items: Sequence[Item]) -> float:
+    """Matthews correlation over the labels; a missing answer is a wrong one (a class of its own)."""
+    golds, preds = _split(items)
+    return float(matthews_corrcoef(golds, preds)) if items else math.nan
+
+
+# What every classification task reports, under each filter (both templates name this set).
+METRICS = declare(
+    Metric("score", score, bootstrap="labels.score"),
+    Metric("acc", acc, bootstrap="labels.acc"),
+    Metric("f1_weighted", f1_weighted, bootstrap="labels.f1_weighted"),
+    Metric("f1_macro", f1_macro, bootstrap="labels.f1_macro"),
+    Metric("missing_rate", missing_rate, higher_is_better=False, bootstrap="labels.missing_rate"),
+    Metric("mcc", mcc),  # corpus metric: recomputed on each bootstrap resample
+)

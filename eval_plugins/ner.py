@@ -29,6 +29,7 @@ from pathlib import Path
 from lm_eval.api.filter import Filter
 
 from eval_plugins.parsers import clip
+from eval_plugins.registry import Metric, declare
 from finbench.data import raw as D
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ SYNONYMS = {
 _TYPE_WORDS = {**{label: label for label in LABELS}, **SYNONYMS}
 _CODE = {label: code for code, label in TYPES.items()}
 CONLL_TAGS = ("O", "I-PER", "I-ORG", "I-LOC", "I-MISC")
-METRICS = ("score", "f1", "precision", "recall", "missing_rate")
+PAPER_METRICS = {"finben_entity_f1": "finben", "fingpt_entity_f1": "fingpt"}  # own items: (paper gold, output tag)
 
 Sentence = dict  # {"id", "tokens", "tags" (IO, PER/ORG/LOC/MISC), "file"}
 
@@ -409,7 +410,8 @@ def process_results(doc: dict, results: Sequence[object]) -> dict[str, Item]:
         tags, unmapped, empty = ["O"] * len(gold), [], True
     pred_tags = io_to_iob2(tags) + ["B-" + code for code in unmapped]
     item = (gold + ["O"] * len(unmapped), pred_tags, empty)
-    out: dict[str, object] = {name: item for name in METRICS}
+    # every declared metric but the papers' scores this item (METRICS, at the end of the module)
+    out: dict[str, object] = {name: item for name in METRICS.names if name not in PAPER_METRICS}
     out.update(_paper_items(doc, pred, gold))
     return out
 
@@ -418,7 +420,9 @@ def _paper_items(doc: dict, pred: object, gold: list[str]) -> dict[str, tuple[li
     """Items of the FinBen and FinGPT entity F1 (each against its own paper's gold)."""
     fingpt_gold = fingpt_tags(doc["tokens"], entity_list(doc["tokens"], doc["tags"]))
     out = {}
-    for name, key, ref in (("finben_entity_f1", "finben", gold), ("fingpt_entity_f1", "fingpt", fingpt_gold)):
+    refs = {"finben": gold, "fingpt": fingpt_gold}
+    for name, key in PAPER_METRICS.items():
+        ref = refs[key]
         tags = pred.get(key) if isinstance(pred, dict) else None
         if not isinstance(tags, list) or len(tags) != len(ref):
             tags = ["O"] * len(ref)
@@ -473,4 +477,19 @@ def missing_rate(items: Sequence[Item]) -> float:
     return sum(bool(m) for _, _, m in items) / len(items) if items else math.nan
 
 
-score = f1  # the headline number: entity-level micro F1
+def score(items: Sequence[Item]) -> float:
+    """The headline number: f1, entity-level micro F1 (seqeval, strict IOB2)."""
+    return f1(items)
+
+
+# What the entity-extraction template (ner_generate_yaml) reports, under each filter.
+METRICS = declare(
+    Metric("score", score),
+    Metric("f1", f1),
+    Metric("precision", precision),
+    Metric("recall", recall),
+    Metric("missing_rate", missing_rate, higher_is_better=False),
+    # The papers' own entity F1 definitions, for comparing with their tables (tasks/ner/README.md):
+    Metric("finben_entity_f1", finben_entity_f1),  # FinBen/PIXIU: substring search of the raw output
+    Metric("fingpt_entity_f1", fingpt_entity_f1),  # FinGPT: first lower-cased occurrence, gold alike
+)

@@ -66,7 +66,12 @@ def _load_yaml_unresolved(path: Path) -> dict[str, Any]:
     # lm-eval's own loader follows `include:` and keeps `!function` tags unresolved (cheap).
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    return load_yaml(path, resolve_func=False, recursive=True)
+    cfg = load_yaml(path, resolve_func=False, recursive=True)
+    if isinstance(cfg.get("metric_list"), str):  # a declared metric set: its entries, aggregations by name
+        from eval_plugins.registry import unresolved_entries
+
+        cfg["metric_list"] = unresolved_entries(cfg["metric_list"])
+    return cfg
 
 
 def _task_dirs(tasks_dir: Path) -> Iterator[Path]:

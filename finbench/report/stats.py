@@ -7,9 +7,11 @@ matrix serves every seed and both systems of a comparison: items are resampled j
 what makes the tests paired. Several seeds of one cell are aggregated by averaging the metric over
 seeds inside each resample (the items are the same documents in every seed).
 
-Fast, vectorised paths exist for the aggregations finbench uses (classification acc / weighted
-and macro F1 / score / missing rate, numeric means; checked against the real functions in
-tests); any other aggregation falls back to calling the function on each resample.
+How a metric is resampled is part of its declaration (eval_plugins.registry, `bootstrap`): the
+mean of per-item numbers and the classification label statistics (acc / weighted and macro F1 /
+score / missing rate) have vectorised paths here, checked against the real functions in tests;
+a corpus metric declared `recompute` (MCC, RMSE, seqeval F1...) and any undeclared aggregation
+call the function on each resample.
 """
 
 from __future__ import annotations
@@ -22,16 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from eval_plugins import registry as R
+
 ALLOWED_MODULES = ("eval_plugins.", "lm_eval.")
 MISSING_LABEL = "[missing]"  # eval_plugins.parsers.MISSING (checked in tests)
-CLASSIFICATION = {
-    "eval_plugins.metrics.acc": "acc",
-    "eval_plugins.metrics.f1_weighted": "f1_weighted",
-    "eval_plugins.metrics.f1_macro": "f1_macro",
-    "eval_plugins.metrics.missing_rate": "missing_rate",
-    "eval_plugins.metrics.score": "score",
-}
-MEANS = {"eval_plugins.numeric.mean", "mean"}
+LABELS = {path: path.removeprefix("labels.") for path in R.LABEL_PATHS}  # declared path -> statistic
 
 
 class StatsError(ValueError):
@@ -69,14 +66,15 @@ class Metric:
         self.n = len(self.items)
         if not self.n:
             raise StatsError("no items")
-        self.kind = CLASSIFICATION.get(aggregation) or ("mean" if aggregation in MEANS else "generic")
+        declared = R.bootstrap_of(aggregation)
+        self.kind = LABELS.get(declared or "") or ("mean" if declared == R.MEAN else "generic")
         if self.kind == "mean" or (
-            self.kind == "generic" and all(isinstance(v, int | float) for v in self.items)
+            declared is None and all(isinstance(v, int | float) for v in self.items)
             and aggregation.endswith("mean")
         ):
             self.kind = "mean"
             self.x = np.asarray(self.items, dtype=float)
-        elif self.kind in CLASSIFICATION.values():
+        elif self.kind in LABELS.values():
             groups = sorted({str(g) for g, _, _ in self.items})
             golds = [str(gold) for _, gold, _ in self.items]
             preds = [str(p) for _, _, p in self.items]

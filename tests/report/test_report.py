@@ -231,3 +231,26 @@ def test_peers_on_our_split_are_printed_beside_ours(rendered) -> None:
     refs = list(csv.DictReader((out / "references.csv").open()))
     fpb = [r for r in refs if r["task"] == "fpb" and r["split_match"] == "True"]
     assert fpb and all(r["mixture_here"] == "all" and abs(float(r["value_here"]) - ours) < 1e-5 for r in fpb)
+
+
+def test_lower_is_better_metric_selects_and_marks_the_lowest(rendered, tmp_path) -> None:
+    """The direction comes from the metric's declaration (recorded with its aggregation): for a
+    lower-is-better metric, dev selects and the table marks the LOWEST score."""
+    import shutil
+    import sqlite3
+
+    store = tmp_path / "sweep.sqlite"
+    shutil.copy(rendered[0], store)
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE aggregations SET higher_is_better=0 WHERE task='fpb' AND metric='score'")
+    out = tmp_path / "report"
+    RP.build_report(store, out, resamples=50)
+    rows = [r for r in csv.DictReader((out / "per_task.csv").open()) if r["task"] == "fpb" and r["filter"] == "tolerant"]
+    dev = {r["mixture"]: float(r["mean"]) for r in rows if r["split"] == "dev" and not RP.is_control(r["mixture"])}
+    test = {r["mixture"]: float(r["mean"]) for r in rows if r["split"] == "test"}
+    table = (out / "report.md").read_text().split("## r1: test scores")[1].split("###")[0]
+    fpb_cell = {line.split("|")[1].strip(): line.split("|")[2] for line in table.splitlines()
+                if line.startswith("| ") and not line.startswith("| mixture")}
+    assert [m for m, cell in fpb_cell.items() if "†" in cell] == [min(dev, key=dev.get)]
+    assert [m for m, cell in fpb_cell.items() if "**" in cell] == [min(test, key=test.get)]
+    assert min(dev, key=dev.get) != max(dev, key=dev.get)

@@ -8,6 +8,7 @@ from scipy import stats as sps
 
 from eval_plugins import metrics as EM
 from eval_plugins import numeric as EN
+from eval_plugins import registry as R
 from eval_plugins.parsers import MISSING
 from finbench.report import stats as S
 
@@ -28,11 +29,21 @@ def test_missing_label_matches_parsers() -> None:
     assert S.MISSING_LABEL == MISSING
 
 
-@pytest.mark.parametrize("name", ["acc", "f1_weighted", "f1_macro", "missing_rate", "score"])
+# every declaration that names a vectorised path (eval_plugins.registry.LABEL_PATHS) is checked
+FAST = [m.name for m in EM.METRICS.declarations if m.bootstrap in R.LABEL_PATHS]
+
+
+def test_every_fast_path_is_declared_once() -> None:
+    assert sorted(FAST) == ["acc", "f1_macro", "f1_weighted", "missing_rate", "score"]
+    assert sorted(m.bootstrap for m in EM.METRICS.declarations if m.name in FAST) == sorted(R.LABEL_PATHS)
+
+
+@pytest.mark.parametrize("name", FAST)
 def test_fast_paths_equal_real_aggregations_on_resamples(name: str) -> None:
     rng = np.random.default_rng(1)
     items = _cls_items(rng, 60, groups=("price", "direction"))
     m = S.Metric(f"eval_plugins.metrics.{name}", items)
+    assert m.kind == name  # the vectorised path, not the generic one
     fn = getattr(EM, name)
     assert m.point() == pytest.approx(fn(items), abs=1e-12)
     for W in S.resample_weights(len(items), 25, rng):

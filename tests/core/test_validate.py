@@ -16,7 +16,7 @@ from finbench import mixtures as M
 from finbench import sweep as SW
 from finbench.core import validate as V
 from finbench.core.files import write_atomic
-from finbench.train import recipes as R
+from finbench.train import recipe as R
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DATA = ROOT / "tests" / "fixtures" / "data"

@@ -58,3 +58,22 @@ def task_manager():
     from finbench.data.tasks import TASKS_DIR
 
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+
+
+@pytest.fixture
+def recipe_parses(monkeypatch) -> list[Path]:
+    """Every YAML parse of a file in recipes/ from now on (`finbench.data.raw.read_yaml` is the one
+    entry point for our YAML files): a sweep parses each recipe once, when it is loaded."""
+    from finbench.data import raw as D
+
+    seen: list[Path] = []
+    real = D.read_yaml
+    recipes = (ROOT / "recipes").resolve()
+
+    def counting(path, *args, **kwargs):
+        if Path(path).resolve().parent == recipes:
+            seen.append(Path(path).resolve())
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(D, "read_yaml", counting)
+    return seen

@@ -185,7 +185,7 @@ def _store_rows(path: Path) -> list[sqlite3.Row]:
 
 
 @pytest.mark.slow
-def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(sweep_env) -> None:
+def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(sweep_env, recipe_parses) -> None:
     path = _write_sweep(sweep_env)
     sw = SW.load_sweep(str(path))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -220,8 +220,11 @@ def test_local_sweep_killed_mid_way_resumes_with_nothing_lost_or_duplicated(swee
         ran.append(spec["key"])
         return SW.run_job(spec)
 
+    recipe_parses.clear()
     counts = SW.run_sweep(str(path), "local", job=counting_job, log=lambda _: None)
     assert counts == {"done": 4 - len(finished_before), "failed": 0, "skipped": len(finished_before)}
+    assert recipe_parses == [ROOT / "recipes" / "tiny_cpu.yaml"]  # once, by the sweep: runs get values
+    assert not (sweep_env / "runs" / "_sweep_recipes").exists()
     assert not set(ran) & finished_before and len(ran) == len(set(ran))
     rows = _store_rows(sw.store)
     assert sorted(r["key"] for r in rows) == sorted(r.key for r in sw.runs)  # each run exactly once

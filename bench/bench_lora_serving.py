@@ -2,7 +2,7 @@
 
 Takes the finished LoRA runs of a sweep store (e.g. after `make replicate`), and scores each on the
 sweep's eval tasks (test split) twice, side by side in one process:
-  shared   - finbench.eval.evaluate.LoRAEngine: one engine, each run a LoRA request (what sweeps do);
+  shared   - finbench.eval.engines.LoRAEngine: one engine, each run a LoRA request (what sweeps do);
   per_run  - finbench.eval.evaluate.evaluate(backend="vllm"): a new engine per run (base + adapter).
 Both arms must give the same answers; the scores are also set against the hf backend's scores of
 the same runs in the store (merged models). Run with the vLLM venv:
@@ -29,16 +29,16 @@ def _runs(store: Path, limit: int) -> list[tuple[str, str, dict]]:
     db = sqlite3.connect(store)
     try:
         rows = db.execute(
-            "SELECT key, mixture, seed, info FROM runs WHERE status='done' AND job='train_eval' ORDER BY key"
+            "SELECT key, mixture, seed, info, spec FROM runs WHERE status='done' AND job='train_eval' ORDER BY key"
         ).fetchall()
         out = []
-        for key, mixture, seed, info in rows:
+        for key, mixture, seed, info, spec in rows:
             info = json.loads(info)
             if (info.get("train") or {}).get("adapter_dir"):
                 hf = dict(db.execute(
                     "SELECT task, value FROM scores WHERE run_key=? AND split='test' AND metric='score' "
                     "AND filter='tolerant'", (key,)).fetchall())
-                out.append((key, f"{mixture} seed {seed}", {"recipe_file": info["recipe_file"], "hf": hf}))
+                out.append((key, f"{mixture} seed {seed}", {"spec": json.loads(spec), "hf": hf}))
         return out[:limit]
     finally:
         db.close()
@@ -54,6 +54,7 @@ def _answers(out_dir: Path, tasks: list[str]) -> dict[str, list]:
 
 def main() -> None:
     from finbench import sweep as SW
+    from finbench.eval import engines as EN
     from finbench.eval import evaluate as E
     from finbench.eval.vllm_compat import ensure_vllm_metadata
 
@@ -73,12 +74,12 @@ def main() -> None:
     work = ROOT / "runs" / "bench-lora-serving"
     targets = []
     for key, label, meta in runs:
-        t = E.target_for_recipe(meta["recipe_file"])
+        t = E.target_for_recipe(SW.run_recipe(SW.RunSpec.from_dict(meta["spec"])))  # the run's recipe value
         targets.append((key, label, meta, t))
     kw = dict(tasks=tasks, limit=ev["limit"], batch_size=ev["batch_size"])
 
     t0 = time.perf_counter()
-    engine = E.LoRAEngine(targets[0][3], max_lora_rank=max(t.lora_r or 16 for *_, t in targets),
+    engine = EN.LoRAEngine(targets[0][3], max_lora_rank=max(t.lora_r or 16 for *_, t in targets),
                           batch_size=ev["batch_size"])
     start_s = time.perf_counter() - t0
     shared = {}

@@ -129,7 +129,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    from finbench.train import recipes as R
+    from finbench.train import recipe as R
     from finbench.train import run as TR
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-packing-") as tmp_name:

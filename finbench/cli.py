@@ -137,7 +137,7 @@ def _chat_renderer(model: str | None, chat_template: str | None):
     if model:
         from transformers import AutoTokenizer
 
-        from finbench.train import recipes as R
+        from finbench.train import recipe as R
         folder = R.resolve_base_model(model)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         if template is not None:

@@ -208,7 +208,7 @@ def demo(choice: str, real_root: Path | None, recipe: str = RECIPE, out: Path | 
     """Steps 1-4 of the module doc; returns the table's rows."""
     from finbench.core import quiet, settings
     from finbench.eval import evaluate as E
-    from finbench.train import recipes as R
+    from finbench.train import recipe as R
     from finbench.train import run as TR
     t0 = time.time()
     rec = R.load(recipe)

@@ -82,3 +82,22 @@ def store_rows(path: Path) -> list:
         return db.execute("SELECT key, status, attempts, error, info FROM runs ORDER BY key").fetchall()
     finally:
         db.close()
+
+
+@pytest.fixture
+def recipe_parses(monkeypatch) -> list[Path]:
+    """Every YAML parse of a file in recipes/ from now on (`finbench.data.raw.read_yaml` is the one
+    entry point for our YAML files): a sweep parses each recipe once, when it is loaded."""
+    from finbench.data import raw as D
+
+    seen: list[Path] = []
+    real = D.read_yaml
+    recipes = (ROOT / "recipes").resolve()
+
+    def counting(path, *args, **kwargs):
+        if Path(path).resolve().parent == recipes:
+            seen.append(Path(path).resolve())
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(D, "read_yaml", counting)
+    return seen

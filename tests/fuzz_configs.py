@@ -296,18 +296,14 @@ def mutants(n: int, seed: int) -> list[Mutant]:
 @contextlib.contextmanager
 def config_tree(runs_dir: Path) -> Iterator[Path]:
     """A temporary copy of recipes/ and mixtures/ that the settings point at."""
-    from finbench.train import recipes as R
     tmp = Path(tempfile.mkdtemp(prefix="finbench-fuzz-"))
     env = {"FINBENCH_RECIPES_DIR": str(tmp / "recipes"), "FINBENCH_MIXTURES_DIR": str(tmp / "mixtures"),
            "FINBENCH_SWEEPS_DIR": str(tmp / "recipes/sweeps"), "FINBENCH_RUNS_DIR": str(runs_dir),
            "FINBENCH_DATA_DIR": str(ROOT / "tests/fixtures/data")}  # configs, not data, vary
-    saved_recipes = R.RECIPES_DIR
     try:
         with mock.patch.dict(os.environ, env):  # restored on exit, unset ones removed
-            R.RECIPES_DIR = tmp / "recipes"  # read at import
-            yield tmp
+            yield tmp  # recipes/ is looked up when asked (finbench.train.recipe.recipes_dir)
     finally:
-        R.RECIPES_DIR = saved_recipes
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -318,10 +314,11 @@ def _reset(tree: Path) -> None:
 
 
 def _check_recipe(path: Path) -> None:
-    from finbench.train import recipes as R
+    from finbench.train import checks as C
+    from finbench.train import recipe as R
     from finbench.train import run as TR
     recipe = R.load(str(path))
-    R.check_references(recipe)
+    C.check_references(recipe)
     TR.check_mixture(recipe)
 
 
@@ -363,7 +360,7 @@ def clean_errors() -> tuple[type[BaseException], ...]:
     from finbench.data.tasks import UnknownTaskError
     from finbench.mixtures import MixtureError
     from finbench.sweep.model import SweepError
-    from finbench.train.recipes import RecipeError
+    from finbench.train.recipe import RecipeError
     from finbench.train.run import TrainError
 
     return DataError, MixtureError, RecipeError, SweepError, UnknownTaskError, TrainError

@@ -77,7 +77,7 @@ def test_non_finite_golds_are_refused_by_every_numeric_task() -> None:
 
 def test_dry_run_of_a_misspelt_builtin_model_names_the_recipe(tmp_path) -> None:
     # found by `make fuzz` (seed 1): the plan's error named the model folder but not the recipe
-    from finbench.train import recipes as R
+    from finbench.train import recipe as R
     from finbench.train import run as TR
     text = (FC.ROOT / "recipes/tiny_cpu.yaml").read_text().replace("builtin:tiny-llama", "bultin:tiny-llama")
     recipe = tmp_path / "typo.yaml"

@@ -79,7 +79,7 @@ from finbench.sweep.executors import REGISTRY
 from finbench.sweep.executors.base import Executor, pending
 from finbench.sweep.executors.local import run_local
 from finbench.sweep.executors.ray import check_reachable, connect_ray, run_ray
-from finbench.sweep.jobs import derived_recipe, run_job, train_job
+from finbench.sweep.jobs import run_job, run_recipe, train_job
 from finbench.sweep.load import expand, load_sweep, sweep_path
 from finbench.sweep.model import (
     ANY_METRIC,
@@ -101,7 +101,7 @@ __all__ = [
     "eval_tasks",
     "ANY_METRIC", "BASE", "GROUP", "REGISTRY", "Executor", "PhaseStore", "RunResult", "RunSpec", "SplitEval",
     "Store", "Sweep", "SweepError", "_PhaseStore", "add_cli", "check_reachable", "collect", "connect_ray",
-    "derived_recipe", "driver_lock", "engine", "evaluate_split", "expand", "group_spec", "load_sweep",
+    "driver_lock", "engine", "evaluate_split", "expand", "group_spec", "load_sweep",
     "lora_group_job", "lora_groups", "main", "pending", "pending_count", "run_job", "run_key", "run_local",
-    "run_ray", "run_shared", "run_sweep", "score_splits", "sweep_path", "train_job",
+    "run_ray", "run_recipe", "run_shared", "run_sweep", "score_splits", "sweep_path", "train_job",
 ]

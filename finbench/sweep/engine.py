@@ -2,7 +2,7 @@
 
 Phase 1 trains them (any executor; a run's DONE.json is its record); phase 2 runs one job per
 group (a `RunSpec` whose `group` holds the member runs) that starts one engine and scores every
-run of the group (finbench.eval.evaluate.LoRAEngine).
+run of the group (finbench.eval.engines.LoRAEngine).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import replace
 from typing import Any
 
 from finbench.data import tasks as T
-from finbench.eval import evaluate as E
+from finbench.eval import engines as EN
 from finbench.sweep.jobs import train_job, trained_target
 from finbench.sweep.model import RunSpec, Sweep
 from finbench.sweep.scoring import score_target
 from finbench.sweep.store import Store
-from finbench.train import recipes as R
+from finbench.train import recipe as R
 
 Log = Callable[[str], None]
 
@@ -49,18 +49,16 @@ def lora_groups(sweep: Sweep, store: Store, *, log: Log = print) -> list[list[Ru
     if sweep.share_engine is False or sweep.job != "train_eval" or sweep.eval["backend"] == "hf":
         return []
     if sweep.share_engine == "auto" and (
-        E.choose_backend(sweep.eval["backend"]) != "vllm" or _cpu_vllm_refuses(sweep, log)
+        EN.choose_backend(sweep.eval["backend"]) != "vllm" or _cpu_vllm_refuses(sweep, log)
     ):
         return []
     status = store.status(r.key for r in sweep.runs)
     groups: dict[str, list[RunSpec]] = {}
-    recipes: dict[str, R.Recipe] = {}  # a recipe serves every mixture x seed: validate it once
     for spec in sweep.runs:
         if spec.job != "train_eval" or spec.api or status[spec.key] == "done":
             continue
-        if spec.recipe_path not in recipes:
-            recipes[spec.recipe_path] = R.load(spec.recipe_path)
-        recipe = recipes[spec.recipe_path]
+        # the mapping the sweep validated when it loaded the recipe: nothing is read again
+        recipe = R.from_mapping(spec.recipe_path, spec.recipe_data) if spec.recipe_data else R.load(spec.recipe_path)
         if recipe.method != "lora":
             continue
         d = recipe.data
@@ -95,7 +93,7 @@ def lora_group_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     engine = None
     if members:
         try:
-            engine = E.LoRAEngine(members[0][1], max_lora_rank=max(t.lora_r or 16 for _, t, _ in members),
+            engine = EN.LoRAEngine(members[0][1], max_lora_rank=max(t.lora_r or 16 for _, t, _ in members),
                                   batch_size=members[0][0].eval["batch_size"])
         except Exception as err:  # the model has no LoRA support in vLLM: score one by one
             print(f"share_engine: vLLM cannot serve these adapters ({type(err).__name__}: {err}); "

@@ -34,7 +34,8 @@ from finbench.sweep.model import (
     sha,
 )
 from finbench.sweep.store import is_sqlite
-from finbench.train import recipes as R
+from finbench.train import recipe as R
+from finbench.train.schema import MAX_BATCH, SEED_MAX
 
 SWEEP_KEYS = {"description", "recipes", "mixtures", "seeds", "base_eval", "eval", "job", "store",
               "share_engine", "api_models", "data_seed"}
@@ -133,7 +134,7 @@ def _parse_eval(where: str, ev: Any) -> dict[str, Any]:
     bs = ev.get("batch_size", "auto")
     if bs != "auto":
         _check_number(where, "eval.batch_size", bs, "a positive integer or 'auto'", integer=True, minimum=1,
-                      maximum=R.MAX_BATCH)
+                      maximum=MAX_BATCH)
     # Known tasks: finbench's own (cheap YAML scan); general tasks against lm-eval's registry.
     _check_task_names(where, "eval.tasks", tasks, ours_only=True)
     _check_task_names(where, "eval.general", general, ours_only=False)
@@ -227,10 +228,10 @@ def _check_top_level(where: str, data: dict[str, Any]) -> None:
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= R.SEED_MAX for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX for s in seeds)
         or len(set(seeds)) != len(seeds)
     ):
-        raise err(where, "seeds", f"expected a list of distinct integers in [0, {R.SEED_MAX}], got {V.short(seeds)}")
+        raise err(where, "seeds", f"expected a list of distinct integers in [0, {SEED_MAX}], got {V.short(seeds)}")
     if data.get("data_seed", "fixed") not in DATA_SEEDS:
         raise err(where, "data_seed", f"expected one of {list(DATA_SEEDS)}, got {V.short(data['data_seed'])}")
     job = data.get("job", "train_eval")
@@ -315,7 +316,7 @@ def expand(sweep: Sweep, recipes: list[Any], mixtures: list[tuple[str, Any]]) ->
     for name, mix in mixtures:
         comps = {c: comp.task for c, comp in mix.components.items()}
         mix_info.append((name, comps, _mixture_sha(mix, sweep.data_seed)))
-    recipes_dir = R.RECIPES_DIR.resolve()
+    recipes_dir = R.recipes_dir().resolve()
     for recipe in recipes:
         rsha = sha(recipe.path.read_bytes())
         rname = recipe.name if recipe.path.parent == recipes_dir else str(recipe.path)
@@ -330,6 +331,7 @@ def expand(sweep: Sweep, recipes: list[Any], mixtures: list[tuple[str, Any]]) ->
                     recipe_path=str(recipe.path), mixture=mname, seed=seed, job=job, eval=dict(sweep.eval),
                     components=dict(comps), recipe_sha=rsha, mixture_sha=msha,
                     data_seed=seed if sweep.data_seed == "run" and mname != BASE else None,
+                    recipe_data=recipe.data,
                 ))
     keys = [r.key for r in runs]
     if len(set(keys)) != len(keys):  # same recipe listed twice under two names, etc.

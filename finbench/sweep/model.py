@@ -66,11 +66,16 @@ class RunSpec:
     api: dict[str, Any] | None = None  # an api_models entry (job api_eval); see finbench.eval.api_models
     group: tuple[RunSpec, ...] | None = None  # a shared-engine job: the runs it scores (engine.py)
     data_seed: int | None = None  # the mixture's seed for this run (sweep `data_seed: run`); None: its own
+    # The recipe's validated mapping (`Recipe.data`), read once when the sweep is loaded: a job
+    # rebuilds the run's recipe from it in any process (finbench.sweep.jobs.run_recipe) instead of
+    # reading recipe_path again. None for API runs and for specs spooled before it travelled here.
+    recipe_data: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.data_seed is None:
-            del d["data_seed"]  # as `group`: a run without it keeps the dict it always had
+        for key in ("data_seed", "recipe_data"):
+            if d[key] is None:
+                del d[key]  # as `group`: a run without it keeps the dict it always had
         if self.group is None:
             del d[GROUP]  # a plain run's dict (and so its Slurm spool name) is what it always was
         else:

@@ -28,29 +28,33 @@ ignores file contents).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import threading
-from collections import Counter
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from finbench import mixtures as M
 from finbench.core import settings
-from finbench.core import validate as V
-from finbench.core.files import is_file, write_atomic
+from finbench.core.files import write_atomic
 from finbench.core.settings import runs_dir
-from finbench.train import recipes as R
+from finbench.train import axolotl as AX
+from finbench.train import checks
+from finbench.train import recipe as R
+from finbench.train.launch import (
+    TrainError,
+    axolotl_command,
+    launcher_command,
+    run_logged,
+    subprocess_env,
+)
+from finbench.train.mixture import build_mixture, check_mixture, over_length_line
+from finbench.train.schema import BUILTIN_PREFIX
 
 logger = logging.getLogger(__name__)
 RUNS_DIR_ENV = settings.RUNS_DIR_ENV
@@ -68,95 +72,12 @@ TOKENIZER_FILES = (
 )
 
 
-class TrainError(RuntimeError):
-    """A training subprocess failed; the message names the command and its log."""
-
-
 def run_dir_for(recipe: R.Recipe) -> Path:
     return runs_dir() / recipe.name
 
 
 def prepared_root() -> Path:
     return runs_dir() / "_prepared"
-
-
-# --------------------------------------------------------------------------------------------
-# Mixture: the one integration point with finbench.mixtures
-# --------------------------------------------------------------------------------------------
-
-
-def check_mixture(recipe: R.Recipe) -> Any:
-    """Parse the recipe's mixture spec (cheap); a missing or bad mixture fails here, early."""
-    ref = recipe.data["mixture"]
-    if ref.endswith(".jsonl"):
-        path = _relative_to_recipe(recipe, ref)
-        if not is_file(path):
-            raise R.RecipeError(f"{recipe.path}: mixture {V.short(ref)}: no such file ({V.short(str(path))})")
-        return path
-    if ref.endswith((".yaml", ".yml")):
-        ref = str(_relative_to_recipe(recipe, ref))
-    try:
-        mix = M.load_mixture(ref)
-    except M.MixtureError as err:
-        raise R.RecipeError(f"{recipe.path}: mixture {V.short(recipe.data['mixture'])}: {err}") from err
-    seed = recipe.data.get("mixture_seed")  # a sweep's `data_seed: run`: rows drawn with the run seed
-    return mix if seed is None else dataclasses.replace(mix, seed=seed)
-
-
-def _relative_to_recipe(recipe: R.Recipe, ref: str) -> Path:
-    path = Path(ref).expanduser()
-    return path if path.is_absolute() else (recipe.path.parent / path).resolve()
-
-
-def build_mixture(recipe: R.Recipe, spec: Any | None = None) -> R.MixtureInfo:
-    """Build (or reuse) the recipe's mixture. A ready-made chat .jsonl is hashed and used as is."""
-    spec = spec if spec is not None else check_mixture(recipe)
-    if isinstance(spec, Path):
-        return _jsonl_mixture(recipe, spec)
-    result = M.build(spec, runs_dir() / "mixtures")
-    return R.MixtureInfo(
-        jsonl=result.jsonl,
-        manifest=result.manifest,
-        content_hash=result.summary["content_hash"][:16],
-        n_datasets=len(spec.components),
-    )
-
-
-def _jsonl_mixture(recipe: R.Recipe, path: Path) -> R.MixtureInfo:
-    digest = hashlib.sha256()
-    tasks: Counter[str] = Counter()
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            digest.update(line)
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                messages = row["messages"]
-                if not isinstance(messages, list) or not all(
-                    isinstance(m, dict) and {"role", "content"} <= m.keys() for m in messages
-                ):
-                    raise TypeError("messages must be a list of {role, content}")
-            except (ValueError, KeyError, TypeError) as err:
-                raise R.RecipeError(
-                    f"{path}:{lineno}: expected a JSON object with "
-                    "messages: [{role, content}, ...] "
-                    f"({type(err).__name__}: {err})"
-                ) from err
-            tasks[str(row.get("task", "unknown"))] += 1
-    if not tasks:
-        raise R.RecipeError(f"{path}: mixture file has no rows")
-    content_hash = digest.hexdigest()[:16]
-    manifest = {
-        "mixture": path.stem,
-        "file": str(path),
-        "content_hash": content_hash,
-        "rows": sum(tasks.values()),
-        "components": {t: {"rows_taken": n} for t, n in sorted(tasks.items())},
-    }
-    out = runs_dir() / "mixtures" / f"{path.stem}-{content_hash}.manifest.json"
-    write_atomic(out, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return R.MixtureInfo(jsonl=path, manifest=out, content_hash=content_hash, n_datasets=len(tasks))
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,7 +89,7 @@ def _jsonl_mixture(recipe: R.Recipe, path: Path) -> R.MixtureInfo:
 class Plan:
     recipe: R.Recipe
     run_dir: Path
-    mixture: R.MixtureInfo
+    mixture: AX.MixtureInfo
     config: dict[str, Any]
     config_sha: str
     command: list[str]
@@ -190,7 +111,7 @@ class Plan:
 
 def check_hardware(recipe: R.Recipe, gpu: bool | None = None) -> None:
     hw = recipe.hardware
-    gpu = R.has_gpu() if gpu is None else gpu
+    gpu = AX.has_gpu() if gpu is None else gpu
     if hw["profile"] != "cpu" and not gpu:
         raise R.RecipeError(
             f"{recipe.path}: hardware.profile {hw['profile']!r} needs a CUDA GPU and this "
@@ -220,93 +141,36 @@ def check_hardware(recipe: R.Recipe, gpu: bool | None = None) -> None:
             )
 
 
-def launcher_command(recipe: R.Recipe, config_path: Path) -> list[str]:
-    """`axolotl train` with the launcher for the hardware profile (Axolotl's own launchers)."""
-    hw = recipe.hardware
-    base = [*_axolotl(), "train", str(config_path)]
-    profile, launcher = hw["profile"], hw["launcher"]
-    if profile == "cpu":
-        return [*base, "--launcher", "python"]  # one process; no accelerate/torchrun needed
-    if launcher == "ray":
-        return [*base, "--launcher", "python"]  # `use_ray: true` in the config: Ray Train workers
-    if profile == "gpu":
-        args = ["--num_processes", "1"] if launcher == "accelerate" else ["--nproc_per_node", "1"]
-        return [*base, "--launcher", launcher, "--", *args]
-    per_node = hw.get("gpus_per_node")
-    nodes = hw["num_nodes"]
-    if launcher == "accelerate":
-        args = ["--num_machines", str(nodes)]
-        if per_node:
-            args += ["--num_processes", str(per_node * nodes)]
-        if profile == "multi_node":
-            args += [
-                "--machine_rank",
-                os.environ.get("NODE_RANK", "${NODE_RANK}"),
-                "--main_process_ip",
-                os.environ.get("MASTER_ADDR", "${MASTER_ADDR}"),
-                "--main_process_port",
-                os.environ.get("MASTER_PORT", "29500"),
-            ]
-        else:
-            args += ["--multi_gpu"]
-    else:  # torchrun
-        master = os.environ.get("MASTER_ADDR", "${MASTER_ADDR}")
-        args = ["--nnodes", str(nodes), "--nproc_per_node", str(per_node or "gpu")]
-        if profile == "multi_node":
-            args += [
-                "--node_rank",
-                os.environ.get("NODE_RANK", "${NODE_RANK}"),
-                "--rdzv_endpoint",
-                f"{master}:{os.environ.get('MASTER_PORT', '29500')}",
-            ]
-    return [*base, "--launcher", launcher, "--", *args]
-
-
-def _axolotl() -> list[str]:
-    return [sys.executable, "-m", "axolotl.cli.main"]
-
-
-def subprocess_env(recipe: R.Recipe, base_model: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")  # Axolotl's telemetry is on by default
-    env.setdefault("WANDB_MODE", "disabled")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if Path(base_model).is_absolute():
-        env.setdefault("HF_HUB_OFFLINE", "1")  # a local model needs nothing from the hub
-    # `axolotl train --launcher accelerate` runs `accelerate launch` from PATH: use this venv's.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-def plan(name_or_path: str, *, gpu: bool | None = None, dry_run: bool = False) -> Plan:
+def plan(recipe: str | R.Recipe, *, gpu: bool | None = None, dry_run: bool = False) -> Plan:
     """Validate everything and compile; builds the mixture and builtin models (cached).
+
+    `recipe` is a `Recipe` value (a sweep run's, derived in memory) or a name or path to load.
 
     `dry_run` compiles the config the recipe's own hardware would run, on any machine: no
     hardware check (that belongs to the real run), GPU settings kept (DeepSpeed, precision,
     attention) and a hub base model not looked up, so a cluster recipe can be read on a laptop.
     """
-    recipe = R.load(name_or_path)
-    for warning in R.check_references(recipe):
+    recipe = R.load(recipe)
+    for warning in checks.check_references(recipe):
         logger.warning(warning)
-    gpu = R.has_gpu() if gpu is None else gpu
+    gpu = AX.has_gpu() if gpu is None else gpu
     if dry_run:
         gpu = gpu or recipe.hardware["profile"] != "cpu"
     else:
         check_hardware(recipe, gpu)
     spec = check_mixture(recipe)
     try:
-        materialize = not dry_run or recipe.base_model.startswith(R.BUILTIN_PREFIX)
+        materialize = not dry_run or recipe.base_model.startswith(BUILTIN_PREFIX)
         base_model = R.resolve_base_model(recipe.base_model, materialize=materialize)
     except R.RecipeError as err:  # its message names the model, not the recipe that asked for it
         raise R.RecipeError(f"{recipe.path}: {err}") from err
     mixture = build_mixture(recipe, spec)
     run_dir = run_dir_for(recipe)
-    cfg = R.compile_config(
+    cfg = AX.compile_config(
         recipe, mixture, run_dir, base_model=base_model, prepared_root=prepared_root(), gpu=gpu
     )
-    R.validate_axolotl(cfg, where=f"{recipe.path} (compiled)")
-    text = R.dump_yaml(cfg)
+    AX.validate_axolotl(cfg, where=f"{recipe.path} (compiled)")
+    text = AX.dump_yaml(cfg)
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
@@ -319,225 +183,13 @@ def plan(name_or_path: str, *, gpu: bool | None = None, dry_run: bool = False) -
 
 
 # --------------------------------------------------------------------------------------------
-# Over-length rows (the study's trainer, LLaMA-Factory, truncates them; Axolotl drops them)
-# --------------------------------------------------------------------------------------------
-
-
-def over_length(jsonl: Path, tokenizer: Any, chat_template: str, sequence_len: int) -> tuple[int, int, Counter]:
-    """(rows over `sequence_len` tokens, rows, {task: rows over}) of a mixture JSONL, each row
-    rendered with the recipe's chat template as Axolotl tokenises it (the whole conversation).
-
-    Axolotl (`excess_length_strategy` drop, its default) removes such rows before training.
-    LLaMA-Factory (the authors' trainer) keeps them, cutting the prompt so prompt + answer fit
-    `cutoff_len` (its `infer_seqlen`); Axolotl's own `truncate` cuts the end instead, i.e. the
-    answer, so it is no closer to theirs and the rows are counted rather than truncated.
-    """
-    template = None
-    if chat_template != "tokenizer_default":
-        from axolotl.utils.chat_templates import get_chat_template
-
-        template = get_chat_template(chat_template)
-    over, total, by_task = 0, 0, Counter()
-    with Path(jsonl).open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            ids = tokenizer.apply_chat_template(row["messages"], chat_template=template, tokenize=True)
-            n = len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-            total += 1
-            if n > sequence_len:
-                over += 1
-                by_task[str(row.get("task", "?"))] += 1
-    return over, total, by_task
-
-
-def over_length_line(p: Plan) -> str:
-    """One line for `--dry-run`: how many rows of the recipe's mixture Axolotl would drop."""
-    seq = int(p.config["sequence_len"])
-    head = f"over-length rows (> sequence_len {seq} tokens; Axolotl drops them, LLaMA-Factory truncates the prompt)"
-    try:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(p.config["base_model"], trust_remote_code=False)
-        over, total, by_task = over_length(p.mixture.jsonl, tok, p.config["chat_template"], seq)
-    except Exception as err:  # no tokenizer here (offline, not cached) or a template it cannot render
-        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-        return f"{head}: not counted: {type(err).__name__}: {first}"
-    tasks = ", ".join(f"{k} {v:,}" for k, v in sorted(by_task.items()))
-    return f"{head}: {over:,} of {total:,}" + (f" ({tasks})" if tasks else "")
-
-
-# --------------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------------
 
 
-_write_atomic = write_atomic  # older callers use this name
 def read_done(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / DONE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-# A watchdog started beside every training subprocess: it blocks reading its stdin (a pipe the
-# parent holds open) and, on EOF without "done" (the parent died, even by SIGKILL), stops the
-# trainer's whole process group: SIGTERM, then SIGKILL after a grace period.
-_WATCHDOG = """
-import os, signal, sys, time
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(sig, signal.SIG_IGN)
-pgid, grace = int(sys.argv[1]), float(sys.argv[2])
-if sys.stdin.buffer.read().startswith(b"done"):
-    sys.exit(0)
-for sig in (signal.SIGTERM, signal.SIGKILL):
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        sys.exit(0)
-    end = time.monotonic() + grace
-    while time.monotonic() < end:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            sys.exit(0)
-        time.sleep(0.1)
-"""
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-STOP_GRACE_S = 30.0
-
-
-def _die_with(parent: int) -> Any:
-    """A preexec_fn (Linux): the child is SIGKILLed when the thread that started it dies, so a
-    killed `finbench train` never leaves a trainer holding a GPU. A no-op where prctl is missing."""
-
-    def preexec() -> None:
-        os.setsid()  # its own process group: the parent stops the whole launcher tree at once
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            return
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-def _attempt_header(log: Path, cmd: list[str]) -> str:
-    """'===== attempt N <time> $ cmd': N counts the attempts already in the (appended) log."""
-    attempts = 0
-    if log.is_file():
-        with log.open("rb") as fh:
-            attempts = sum(1 for line in fh if line.startswith(b"===== attempt "))
-    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    return f"\n===== attempt {attempts + 1} {stamp} $ {' '.join(cmd)}\n"
-
-
-def _run_logged(
-    cmd: list[str], log: Path, env: dict[str, str], *, echo: bool, grace: float = STOP_GRACE_S
-) -> None:
-    """Run `cmd` with its output APPENDED to `log` (written by the child itself, so a killed
-    parent loses nothing), echoed to stdout when `echo`. The child dies with this process."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as fh:
-        fh.write(_attempt_header(log, cmd).encode())
-        fh.flush()
-        start = fh.tell()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 (setsid + prctl only)
-        )
-    try:
-        watchdog: subprocess.Popen | None = subprocess.Popen(
-            [sys.executable, "-c", _WATCHDOG, str(proc.pid), str(grace)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as err:  # the trainer itself still dies with us (PR_SET_PDEATHSIG)
-        logger.warning("no watchdog for the trainer's process group: %s", err)
-        watchdog = None
-    # SIGTERM / SIGHUP (a scheduler's stop, `kill`, a closed terminal) must stop the training
-    # tree too, not orphan it.
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, _raise_exit)
-    try:
-        rc = _follow(proc, log, start) if echo else proc.wait()
-    except BaseException as err:
-        # Interrupted (Ctrl-C, SIGTERM): stop the whole launcher tree (accelerate and torchrun
-        # start workers); checkpoints stay for resuming.
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait()
-        with log.open("a", encoding="utf-8") as fh:
-            fh.write(f"\n----- interrupted ({type(err).__name__}); the trainer was stopped\n")
-        raise
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        _release(watchdog)
-    with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"----- exit {rc}\n")
-    if rc != 0:
-        tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
-        raise TrainError(f"`{' '.join(cmd[2:5])} ...` failed (exit {rc}); log: {log}\n{tail}")
-
-
-def _follow(proc: subprocess.Popen, log: Path, start: int) -> int:
-    """Echo what the child appends to `log` (from byte `start`) until it exits; its exit code."""
-    import codecs
-    import time
-
-    decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    with log.open("rb") as reader:
-        reader.seek(start)
-        while True:
-            rc = proc.poll()
-            chunk = reader.read()
-            if chunk:
-                sys.stdout.write(decode.decode(chunk))
-                sys.stdout.flush()
-            if rc is not None:
-                sys.stdout.write(decode.decode(b"", final=True))
-                return rc
-            if not chunk:
-                time.sleep(0.2)
-
-
-def _release(watchdog: subprocess.Popen | None) -> None:
-    """Tell the watchdog the trainer is finished (or already stopped) and let it exit."""
-    if watchdog is None:
-        return
-    try:
-        assert watchdog.stdin is not None
-        watchdog.stdin.write(b"done")
-        watchdog.stdin.close()
-    except (BrokenPipeError, OSError):
-        pass
-    try:
-        watchdog.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        watchdog.kill()
-
-
-def _raise_exit(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _check_run_folder(p: Plan, force: bool) -> str:
@@ -567,16 +219,17 @@ def _check_run_folder(p: Plan, force: bool) -> str:
 
 
 def train(
-    name_or_path: str, *, force: bool = False, echo: bool = True, prepare_only: bool = False,
+    recipe: str | R.Recipe, *, force: bool = False, echo: bool = True, prepare_only: bool = False,
     merge: bool = True,
 ) -> Plan:
-    """Train a recipe into its run folder (see the module docstring); returns the plan it ran.
+    """Train a recipe (a `Recipe` value, or a name or path to load) into its run folder (see the
+    module docstring); returns the plan it ran.
 
     `prepare_only` stops after `axolotl preprocess` (the tokenised, packed dataset is cached).
     `merge=False` keeps a LoRA run as its adapter only (sweeps: hundreds of runs of one base
     model would otherwise each write a full model); evaluation then applies the adapter itself.
     """
-    p = plan(name_or_path)
+    p = plan(recipe)
     state = _check_run_folder(p, force)
     if state == "done":
         print(f"{p.recipe.name}: already trained ({p.run_dir / DONE}); --force retrains")
@@ -587,30 +240,40 @@ def train(
                 shutil.rmtree(stale)
             elif stale.exists():
                 stale.unlink()
-    write_atomic(p.run_dir / "recipe.yaml", p.recipe.path.read_text(encoding="utf-8"))
-    write_atomic(p.config_path, R.dump_yaml(p.config))
+    write_atomic(p.run_dir / "recipe.yaml", p.recipe.text())
+    write_atomic(p.config_path, AX.dump_yaml(p.config))
     write_atomic(p.run_dir / "mixture.manifest.json", Path(p.mixture.manifest).read_text("utf-8"))
-    logs = p.run_dir / "logs"
     action = "preparing data" if prepare_only else "resuming" if state == "resume" else "training"
     print(f"{p.recipe.name}: {action} in {p.run_dir}")
-    # Tokenise once up front (on many GPUs every rank would otherwise race to do it). Runs that
-    # differ only in seed (a sweep's seeds) would load the same cache anyway (Axolotl's cache
-    # key ignores the seed), so the preprocess step is skipped for them; a marker records it.
-    marker = _prepared_marker(p.config)
-    if marker.is_file():
-        print(f"{p.recipe.name}: tokenised data already prepared ({marker.name})")
-    else:
-        preprocess = [*_axolotl(), "preprocess", str(p.config_path)]
-        _run_logged(preprocess, logs / "preprocess.log", p.env, echo=echo)
-        write_atomic(marker, json.dumps({"config": str(p.config_path)}) + "\n")
+    _preprocess(p, echo)
     if prepare_only:
         print(f"{p.recipe.name}: dataset prepared in {p.config['dataset_prepared_path']}")
         return p
-    _run_logged(p.command, logs / "train.log", p.env, echo=echo)
+    run_logged(p.command, p.run_dir / "logs" / "train.log", p.env, echo=echo)
     merged = p.recipe.is_adapter and merge
     if merged:
         merge_adapter(p, echo=echo)
     model_dir = p.output_dir if p.recipe.is_adapter and not merged else p.model_dir
+    _write_done(p, model_dir, merged)
+    print(f"{p.recipe.name}: done; model in {model_dir}")
+    return p
+
+
+def _preprocess(p: Plan, echo: bool) -> None:
+    """Tokenise once up front (on many GPUs every rank would otherwise race to do it). Runs that
+    differ only in seed (a sweep's seeds) would load the same cache anyway (Axolotl's cache key
+    ignores the seed), so the preprocess step is skipped for them; a marker records it."""
+    marker = _prepared_marker(p.config)
+    if marker.is_file():
+        print(f"{p.recipe.name}: tokenised data already prepared ({marker.name})")
+        return
+    preprocess = [*axolotl_command(), "preprocess", str(p.config_path)]
+    run_logged(preprocess, p.run_dir / "logs" / "preprocess.log", p.env, echo=echo)
+    write_atomic(marker, json.dumps({"config": str(p.config_path)}) + "\n")
+
+
+def _write_done(p: Plan, model_dir: Path, merged: bool) -> None:
+    """DONE.json, written last: what was trained and where the model is."""
     done = {
         "recipe": p.recipe.name,
         "recipe_path": str(p.recipe.path),
@@ -625,8 +288,6 @@ def train(
         "train_loss": loss_history(p.output_dir),
     }
     write_atomic(p.run_dir / DONE, json.dumps(done, indent=2) + "\n")
-    print(f"{p.recipe.name}: done; model in {model_dir}")
-    return p
 
 
 # Compiled-config keys that never reach Axolotl's tokenised dataset.
@@ -649,8 +310,8 @@ def merge_adapter(p: Plan, *, echo: bool = True) -> Path:
     merged = p.output_dir / "merged"
     if merged.exists():
         shutil.rmtree(merged)
-    cmd = [*_axolotl(), "merge-lora", str(p.config_path), f"--lora-model-dir={p.output_dir}"]
-    _run_logged(cmd, p.run_dir / "logs" / "merge.log", p.env, echo=echo)
+    cmd = [*axolotl_command(), "merge-lora", str(p.config_path), f"--lora-model-dir={p.output_dir}"]
+    run_logged(cmd, p.run_dir / "logs" / "merge.log", p.env, echo=echo)
     if not (merged / "config.json").is_file():
         raise TrainError(
             f"axolotl merge-lora wrote no model to {merged}; see {p.run_dir / 'logs/merge.log'}"
@@ -692,10 +353,10 @@ def loss_history(output_dir: Path) -> list[dict[str, float]]:
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         p = plan(args.recipe, dry_run=True)
-        print(R.dump_yaml(p.config), end="")
+        print(AX.dump_yaml(p.config), end="")
         print(f"# run folder: {p.run_dir}\n# command: {' '.join(p.command)}")
-        print(f"# {over_length_line(p)}")
-        if p.recipe.hardware["profile"] != "cpu" and not R.has_gpu():
+        print(f"# {over_length_line(p.config, p.mixture.jsonl)}")
+        if p.recipe.hardware["profile"] != "cpu" and not AX.has_gpu():
             print(f"# compiled for hardware.profile {p.recipe.hardware['profile']!r}; this machine has no CUDA GPU, "
                   "so `finbench train` itself would stop here")
         return 0
@@ -708,7 +369,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
-    gpu = R.has_gpu()
+    gpu = AX.has_gpu()
     for name, path in R.available().items():
         try:
             recipe = R.load(path)

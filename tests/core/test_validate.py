@@ -13,7 +13,7 @@ from finbench import cli
 from finbench import mixtures as M
 from finbench import sweep as SW
 from finbench.core import validate as V
-from finbench.train import recipes as R
+from finbench.train import recipe as R
 
 
 @pytest.mark.parametrize("value", [{"a": 1}, ["x"], None, 5])

@@ -29,7 +29,7 @@ def _refused(path, text: str, load, error: type[Exception], line: str, key: str)
 
 
 def test_duplicate_key_in_recipe_is_refused_by_name(tmp_path):
-    from finbench.train import recipes as R
+    from finbench.train import recipe as R
     text = _duplicate((ROOT / "recipes" / "tiny_cpu.yaml").read_text(), "seed:", "seed: 7")
     path = tmp_path / "dup.yaml"
     _refused(path, text, R.load, R.RecipeError, "seed: 7", "seed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from finbench.eval import engines as EN
 from finbench.eval import evaluate as E
 
 
@@ -14,9 +15,9 @@ def test_auto_batch_size_on_cpu_becomes_an_integer():
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: auto stays auto")
-    assert E.cpu_batch_size("auto", "hf") == E.CPU_BATCH_SIZE
-    assert E.cpu_batch_size(4, "hf") == 4
-    assert E.cpu_batch_size("auto", "vllm") == "auto"  # vLLM batches by itself
+    assert EN.cpu_batch_size("auto", "hf") == EN.CPU_BATCH_SIZE
+    assert EN.cpu_batch_size(4, "hf") == 4
+    assert EN.cpu_batch_size("auto", "vllm") == "auto"  # vLLM batches by itself
 
 
 def test_results_record_the_raw_folder(monkeypatch, tmp_path):

@@ -127,10 +127,11 @@ def _random_adapter(base: str, out: Path, seed: int) -> tuple[Path, Path]:
 @pytest.mark.vllm
 @needs_vllm
 def test_one_engine_serves_many_lora_runs_like_hf_on_merged_models(fixture_data: Path, tmp_path: Path):
-    """finbench.eval.evaluate.LoRAEngine: two adapters through ONE vLLM engine give the answers hf gives
+    """finbench.eval.engines.LoRAEngine: two adapters through ONE vLLM engine give the answers hf gives
     on each merged model (greedy, fp32), and each run gets its own LoRA request."""
     from lm_eval.models.huggingface import HFLM
 
+    from finbench.eval import engines as EN
     from finbench.eval import evaluate as E
     from finbench.eval.vllm_compat import ensure_vllm_metadata
     from finbench.train.models import smollm2
@@ -141,7 +142,7 @@ def test_one_engine_serves_many_lora_runs_like_hf_on_merged_models(fixture_data:
     targets = [E.Target(model_dir=str(merged), out_dir=tmp_path / f"eval{i}", base_model=base,
                         adapter_dir=str(adapter), lora_r=8, settings={"max_model_len": 2048})
                for i, (adapter, merged) in enumerate(runs)]
-    engine = E.LoRAEngine(targets[0], max_lora_rank=8, batch_size=ROWS)
+    engine = EN.LoRAEngine(targets[0], max_lora_rank=8, batch_size=ROWS)
     served = []
     for t in targets:
         lm = engine.serve(t)

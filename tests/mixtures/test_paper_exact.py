@@ -136,13 +136,14 @@ PAPER_RECIPES = ["phi3_paper_exact", "llama31_8b_paper_exact", "mistral_7b_paper
 
 def compiled(recipe_name: str, member: str, tmp_path: Path) -> dict:
     """The Axolotl config the sweep runs for (recipe, member), from a real build of the member."""
-    from finbench.train import recipes as R
+    from finbench.train import axolotl as AX
+    from finbench.train import recipe as R
     from finbench.train import run as TR
     recipe = R.load(recipe_name)
     info = TR.build_mixture(recipe, M.load_mixture(member))
-    cfg = R.compile_config(recipe, info, tmp_path / "run", base_model=recipe.base_model,
+    cfg = AX.compile_config(recipe, info, tmp_path / "run", base_model=recipe.base_model,
                            prepared_root=tmp_path / "prep", gpu=True)
-    R.validate_axolotl(cfg, where=recipe_name)
+    AX.validate_axolotl(cfg, where=recipe_name)
     return cfg
 
 
@@ -176,10 +177,10 @@ def test_dry_run_prints_the_cluster_config_on_a_machine_without_gpu(on_mirror, m
     DeepSpeed block with the authors' loss scale; the real run still stops at the hardware check."""
     import yaml
 
-    from finbench.train import recipes as R
+    from finbench.train import axolotl as AX
     from finbench.train import run as TR
     monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr(R, "has_gpu", lambda: False)
+    monkeypatch.setattr(AX, "has_gpu", lambda: False)
     assert TR.main(["train", "phi3_paper_exact", "--dry-run"]) == 0
     out = capsys.readouterr().out
     cfg = yaml.safe_load(out)  # the trailing `#` lines are YAML comments
@@ -199,8 +200,8 @@ def test_over_length_rows_are_counted_by_set(tmp_path):
     from axolotl.utils.chat_templates import get_chat_template
     from transformers import AutoTokenizer
 
+    from finbench.train import mixture as TM
     from finbench.train import models
-    from finbench.train import run as TR
     tok = AutoTokenizer.from_pretrained(models.tiny_model())
     rows = [("fpb", "short"), ("finqa", "table " * 400), ("finqa", "row"), ("convfinqa", "x " * 300)]
     convs = [[{"role": "user", "content": u}, {"role": "assistant", "content": "1"}] for _, u in rows]
@@ -209,5 +210,5 @@ def test_over_length_rows_are_counted_by_set(tmp_path):
     ids = [tok.apply_chat_template(m, chat_template=get_chat_template("chatml"), tokenize=True) for m in convs]
     lengths = [len(i["input_ids"] if hasattr(i, "keys") else i) for i in ids]
     limit = sorted(lengths)[1]  # the two long rows exceed it
-    over, total, by_task = TR.over_length(jsonl, tok, "chatml", limit)
+    over, total, by_task = TM.over_length(jsonl, tok, "chatml", limit)
     assert (over, total) == (2, 4) and dict(by_task) == {"finqa": 1, "convfinqa": 1}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from finbench import mixtures as M
-from finbench.train import recipes as R
+from finbench.train import axolotl as AX
+from finbench.train import recipe as R
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "mixtures" / "paper_exact" / "README.md"
@@ -22,7 +23,7 @@ def cfg(recipe: str, tmp_path: Path, n: int = 9) -> dict:
     jsonl = tmp_path / "m.jsonl"
     jsonl.write_text('{"messages": []}\n')
     r = R.load(recipe)
-    c = R.compile_config(r, R.MixtureInfo(jsonl, jsonl, "0" * 16, n), tmp_path / "run",
+    c = AX.compile_config(r, AX.MixtureInfo(jsonl, jsonl, "0" * 16, n), tmp_path / "run",
                          base_model=r.base_model, prepared_root=tmp_path / "p", gpu=True)
     gpus = r.hardware.get("gpus_per_node", 1) * r.hardware["num_nodes"]
     return {**c, "global_batch": c["micro_batch_size"] * c["gradient_accumulation_steps"] * gpus}

@@ -100,16 +100,17 @@ def test_existing_store_and_empty_file_are_accepted(tmp_path) -> None:
         assert con.execute("select value from meta").fetchone()[0] == "1"
 
 
-def test_derived_recipe_refuses_duplicate_keys(tmp_path) -> None:
-    from finbench.sweep.jobs import derived_recipe
-    from finbench.train.recipes import RecipeError
+def test_run_recipe_refuses_duplicate_keys(tmp_path) -> None:
+    """A spec without the recipe's mapping (spooled before it carried one) loads the file, strictly."""
+    from finbench.sweep.jobs import run_recipe
+    from finbench.train.recipe import RecipeError
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("seed: 1\nseed: 2\n", encoding="utf-8")
     spec = SW.RunSpec(key="k" * 20, sweep="s", recipe="r", recipe_path=str(recipe), mixture="demo", seed=1,
                       job="train_eval", eval={}, components={}, recipe_sha="a", mixture_sha="b")
     with pytest.raises(RecipeError, match="seed"):
-        derived_recipe(spec)
+        run_recipe(spec)
 
 
 @pytest.mark.parametrize(

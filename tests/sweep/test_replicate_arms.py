@@ -15,7 +15,7 @@ from finbench import demo
 from finbench import mixtures as M
 from finbench import sweep as SW
 from finbench.mixtures import design as MD
-from finbench.train import recipes as R
+from finbench.train import recipe as R
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "data"

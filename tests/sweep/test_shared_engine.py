@@ -19,6 +19,7 @@ import yaml
 
 from finbench import sweep as SW
 
+ROOT = Path(__file__).resolve().parents[2]
 HAS_AXOLOTL = importlib.util.find_spec("axolotl") is not None
 
 
@@ -67,7 +68,7 @@ def test_grouping_rules(sweep_env) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_AXOLOTL, reason="needs Axolotl (make install)")
-def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env) -> None:
+def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env, recipe_parses) -> None:
     path = _sweep(sweep_env)
     calls: list[list[str]] = []
     real_group_job = SW.engine.lora_group_job
@@ -83,6 +84,9 @@ def test_sweep_trains_then_scores_each_group_in_one_job(sweep_env) -> None:
     finally:
         SW.engine.lora_group_job = real_group_job
     assert counts == {"done": 2, "failed": 0, "skipped": 0}
+    # the recipe was parsed once (by the sweep) and each run's recipe passed as a value
+    assert recipe_parses == [ROOT / "recipes" / "tiny_cpu.yaml"]
+    assert not (sweep_env / "runs" / "_sweep_recipes").exists()
     sw = SW.load_sweep(str(path))
     assert calls == [[r.key for r in sw.runs]]  # both runs scored by ONE group job
     assert any("2 LoRA run(s) in 1 group(s)" in line for line in logs)

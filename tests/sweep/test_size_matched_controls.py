@@ -121,19 +121,18 @@ def test_data_seed_fixed_keeps_every_existing_key(tmp_path, capsys) -> None:
 
 
 def test_data_seed_reaches_the_mixture_a_run_trains_on(tmp_path, monkeypatch) -> None:
-    from finbench.train import recipes as R
     from finbench.train import run as TR
     monkeypatch.setenv("FINBENCH_RUNS_DIR", str(tmp_path / "runs"))
     run = SW.load_sweep(str(_sweep(tmp_path, "run", data_seed="run")))
     fixed = SW.load_sweep(str(_sweep(tmp_path, "fixed")))
     spec = next(r for r in run.runs if r.mixture == "paper55/fpb" and r.seed == 2)
-    recipe = R.load(SW.derived_recipe(spec))
+    recipe = SW.run_recipe(spec)
     assert recipe.data["mixture_seed"] == 2 and recipe.data["seed"] == 2
     mix = TR.check_mixture(recipe)
     assert mix.seed == 2 and mix.name == "paper55/fpb"
     assert hashlib.sha256(json.dumps(mix.spec_dict(), sort_keys=True).encode()).hexdigest() == spec.mixture_sha
     same = next(r for r in fixed.runs if r.mixture == "paper55/fpb" and r.seed == 2)
-    plain = R.load(SW.derived_recipe(same))
+    plain = SW.run_recipe(same)
     assert "mixture_seed" not in plain.data and TR.check_mixture(plain).seed == 42  # the mixture's own
 
 
@@ -143,7 +142,7 @@ def test_bad_data_seed_is_named(tmp_path) -> None:
 
 
 def test_mixture_seed_in_a_recipe_is_checked(tmp_path) -> None:
-    from finbench.train import recipes as R
+    from finbench.train import recipe as R
     src = yaml.safe_load((Path(__file__).resolve().parents[2] / "recipes" / "tiny_cpu.yaml").read_text())
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump({**src, "mixture_seed": -1}), encoding="utf-8")

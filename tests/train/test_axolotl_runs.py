@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from finbench.eval import evaluate as EV
-from finbench.train import recipes as R
+from finbench.train import recipe as R
 from finbench.train import run as TR
 
 pytest.importorskip("axolotl", reason="Axolotl is not installed (make install)")

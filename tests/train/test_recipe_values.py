@@ -48,34 +48,37 @@ def test_bad_recipe_value_fails_dry_run_with_one_line(case, tmp_path, capsys, mo
 
 
 def test_registries_accept_real_names(tmp_path, tiny_llama):
-    from finbench.train import recipes as R
-    local = R.model_module_names(str(tiny_llama))  # a local folder: from its config.json
+    from finbench.train import checks as C
+    from finbench.train import recipe as R
+    from finbench.train import schema as S
+    local = C.model_module_names(str(tiny_llama))  # a local folder: from its config.json
     assert any(m.endswith(".self_attn.q_proj") for m in local)
 
-    assert {"cosine", "linear", "constant_with_warmup", "one_cycle", "rex"} <= R.lr_scheduler_names()
-    assert {"adamw_torch", "adamw_torch_fused", "sgd", "optimi_adamw", "muon"} <= R.optimizer_names()
+    assert {"cosine", "linear", "constant_with_warmup", "one_cycle", "rex"} <= S.lr_scheduler_names()
+    assert {"adamw_torch", "adamw_torch_fused", "sgd", "optimi_adamw", "muon"} <= S.optimizer_names()
     text = (ROOT / "recipes" / "tiny_cpu.yaml").read_text()
     text = text.replace("  lora_target_linear: true\n", "  lora_target_modules: [q_proj, v_proj, down_proj]\n")
     text = text.replace("  tasks: [fpb]\n", "  tasks: [finbench, fpb_mc]\n")
     text = text.replace("lr_scheduler: cosine", "lr_scheduler: one_cycle")
     path = tmp_path / "ok.yaml"
     path.write_text(text)
-    assert R.check_references(R.load(path)) == []
+    assert C.check_references(R.load(path)) == []
     # Phi-3 fuses q/k/v: a Llama module name is refused there, its own name accepted.
-    assert "qkv_proj" in {m.rsplit(".", 1)[-1] for m in R.model_module_names("builtin:tiny-phi3")}
+    assert "qkv_proj" in {m.rsplit(".", 1)[-1] for m in C.model_module_names("builtin:tiny-phi3")}
     path.write_text(text.replace("builtin:tiny-llama", "builtin:tiny-phi3"))
     with pytest.raises(R.RecipeError, match=r"lora.lora_target_modules: 'q_proj' names no module"):
-        R.check_references(R.load(path))
+        C.check_references(R.load(path))
 
 
 def test_lora_modules_of_an_uncached_hub_model_are_left_to_load_time(tmp_path):
-    from finbench.train import recipes as R
+    from finbench.train import checks as C
+    from finbench.train import recipe as R
     text = (ROOT / "recipes" / "tiny_cpu.yaml").read_text()
     text = text.replace("builtin:tiny-llama", "example-org/not-cached-model")
     text = text.replace("  lora_target_linear: true\n", "  lora_target_modules: [q_proj]\n")
     path = tmp_path / "hub.yaml"
     path.write_text(text)
-    (warning,) = R.check_references(R.load(path))
+    (warning,) = C.check_references(R.load(path))
     assert "not checked" in warning and "lora.lora_target_modules" in warning
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finbench.train import recipes as R
+from finbench.train import axolotl as AX
+from finbench.train import recipe as R
 from finbench.train import run as TR
+from finbench.train import schema as S
 
 pytest.importorskip("axolotl", reason="Axolotl is not installed (make install)")
 
@@ -26,12 +28,12 @@ def stub_mixture(tmp_path: Path, n_datasets: int = 9, content_hash: str = "01234
     jsonl.write_text('{"messages": [{"role": "user", "content": "hi"}], "task": "t"}\n')
     manifest = tmp_path / "mix.manifest.json"
     manifest.write_text("{}")
-    return R.MixtureInfo(jsonl, manifest, content_hash, n_datasets)
+    return AX.MixtureInfo(jsonl, manifest, content_hash, n_datasets)
 
 
 def compile_recipe(recipe: R.Recipe, tmp_path: Path, *, gpu: bool, n_datasets: int = 9) -> dict:
     base = R.resolve_base_model(recipe.data["base_model"], materialize=False)
-    return R.compile_config(
+    return AX.compile_config(
         recipe,
         stub_mixture(tmp_path, n_datasets),
         tmp_path / "runs" / recipe.name,
@@ -70,7 +72,7 @@ def test_shipped_recipe_compiles_and_passes_axolotl_validator(name, tmp_path):
     # A GPU recipe is validated as it would run on its GPUs, and as compiled on this CPU machine.
     for gpu in {True, False} if recipe.hardware["profile"] != "cpu" else {False}:
         cfg = compile_recipe(recipe, tmp_path, gpu=gpu)
-        normalised = R.validate_axolotl(cfg, where=name)
+        normalised = AX.validate_axolotl(cfg, where=name)
         assert normalised["base_model"] == cfg["base_model"]
         for key in ("output_dir", "dataset_prepared_path"):
             assert Path(cfg[key]).is_absolute()
@@ -79,7 +81,7 @@ def test_shipped_recipe_compiles_and_passes_axolotl_validator(name, tmp_path):
         assert cfg["trust_remote_code"] is False
         if not gpu:
             assert cfg["attn_implementation"] == "sdpa" and cfg["bf16"] is False
-            assert not any(cfg.get(k) for k in R.GPU_ONLY_AXOLOTL_KEYS)
+            assert not any(cfg.get(k) for k in S.GPU_ONLY_AXOLOTL_KEYS)
             if recipe.is_adapter:
                 assert cfg["lora_mlp_kernel"] is False and cfg["lora_qkv_kernel"] is False
 
@@ -147,7 +149,7 @@ def test_launchers_and_distributed_strategies(tmp_path):
     cfg = compile_recipe(ray, tmp_path, gpu=True)
     assert cfg["use_ray"] is True and cfg["ray_num_workers"] == 8
     assert TR.launcher_command(ray, cfg_path)[-2:] == ["--launcher", "python"]
-    R.validate_axolotl(cfg)
+    AX.validate_axolotl(cfg)
 
     assert TR.launcher_command(R.load("tiny_cpu"), cfg_path)[-2:] == ["--launcher", "python"]
 
@@ -155,7 +157,7 @@ def test_launchers_and_distributed_strategies(tmp_path):
 def test_edited_mixture_changes_prepared_path(tmp_path):
     recipe = R.load("tiny_cpu")
     a, b = (
-        R.compile_config(
+        AX.compile_config(
             recipe,
             stub_mixture(tmp_path, 3, digit * 16),
             tmp_path / "run",
@@ -277,7 +279,7 @@ def test_gpu_recipe_on_cpu_machine_fails_before_any_work(tmp_path, monkeypatch, 
         with pytest.raises(R.RecipeError, match="needs a CUDA GPU"):
             TR.plan(name, gpu=False)
     assert not (tmp_path / "runs").exists()  # nothing built, nothing written
-    if R.has_gpu():
+    if AX.has_gpu():
         return  # the CLI check below is for machines without a GPU
     assert TR.main(["train", "phi3_cocktail"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
@@ -334,4 +336,4 @@ def test_multi_node_needs_rendezvous_env(monkeypatch):
 )
 def test_turn_terminator_is_read_off_axolotls_template(template, terminator):
     # None: the template ends a turn with the tokenizer's EOS, which Axolotl trains by default.
-    assert R.turn_terminator(template) == terminator
+    assert AX.turn_terminator(template) == terminator

@@ -25,10 +25,10 @@ sleeper.kill()
 _PARENT = """
 import os, sys
 from pathlib import Path
-from finbench.train import run as TR
+from finbench.train import launch
 out, steps = sys.argv[1], sys.argv[2]
 cmd = [sys.executable, "-c", sys.argv[3], out, steps]
-TR._run_logged(cmd, Path(out) / "logs" / "train.log", dict(os.environ), echo=True, grace=5)
+launch.run_logged(cmd, Path(out) / "logs" / "train.log", dict(os.environ), echo=True, grace=5)
 """
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -61,12 +60,14 @@ def install() -> None:
             logger.addFilter(_DropNoise(text))
 
 
-def demo_mode(stream: TextIO | None = None) -> None:
-    """Quiet the libraries for a result-first command (see the module doc); no-op when verbose."""
+def demo_mode(stream: TextIO | None = None, s: settings.Settings | None = None) -> settings.Settings:
+    """Quiet the libraries for a result-first command (see the module doc); returns `s` (default:
+    the current settings) with the library variables that quiet the processes it starts too."""
+    s = s or settings.current()
     install()
-    if settings.verbose():
+    if s.verbose:
         logging.basicConfig(level=logging.INFO, stream=stream or sys.stderr)
-        return
+        return s
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s",
                         stream=stream or sys.stderr)
     for name in LIBRARIES:
@@ -77,12 +78,24 @@ def demo_mode(stream: TextIO | None = None) -> None:
             handler.addFilter(_LibrariesErrorsOnly())
     pattern = "|".join(LIBRARIES)
     warnings.filterwarnings("ignore", module=rf"({pattern})(\.|$)")
-    # transformers / datasets / hub read these at import or at each bar
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    if not sys.stderr.isatty():
-        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return s.with_library(**_quiet_libraries(bars=sys.stderr.isatty()))
+
+
+def _quiet_libraries(bars: bool) -> dict[str, str]:
+    """In this process through the libraries' own APIs; for a child process (Axolotl), the
+    variables they read at their import instead, returned to travel with the settings."""
+    from datasets.utils import disable_progress_bars as datasets_bars_off
+    from huggingface_hub.utils import disable_progress_bars as hub_bars_off
+    from transformers.utils import logging as transformers_logging
+
+    # transformers gives its logger its own handler (no propagation): the level is set there
+    transformers_logging.set_verbosity_error()
+    child = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+    if not bars:
+        datasets_bars_off()
+        hub_bars_off()
+        child.update(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    return child
 
 
 @contextlib.contextmanager

@@ -203,7 +203,8 @@ def check_hardware(recipe: R.Recipe, gpu: bool | None = None) -> None:
             "(make install GPU=1 builds it against this torch); or set hardware.attention: sdpa"
         )
     if hw["profile"] == "multi_node" and hw["launcher"] != "ray":
-        missing = [v for v in ("NODE_RANK", "MASTER_ADDR") if not os.environ.get(v)]
+        s = settings.current()  # [settings] per-node launch variables come with the settings
+        missing = [v for v, x in (("NODE_RANK", s.node_rank), ("MASTER_ADDR", s.master_addr)) if not x]
         if missing:
             raise R.RecipeError(
                 f"{recipe.path}: profile multi_node: set {' and '.join(missing)} (and MASTER_PORT, "
@@ -225,6 +226,7 @@ def launcher_command(recipe: R.Recipe, config_path: Path) -> list[str]:
     hw = recipe.hardware
     base = [*_axolotl(), "train", str(config_path)]
     profile, launcher = hw["profile"], hw["launcher"]
+    s = settings.current()  # [settings] NODE_RANK / MASTER_ADDR / MASTER_PORT of this node
     if profile == "cpu":
         return [*base, "--launcher", "python"]  # one process; no accelerate/torchrun needed
     if launcher == "ray":
@@ -241,23 +243,23 @@ def launcher_command(recipe: R.Recipe, config_path: Path) -> list[str]:
         if profile == "multi_node":
             args += [
                 "--machine_rank",
-                os.environ.get("NODE_RANK", "${NODE_RANK}"),
+                s.node_rank or "${NODE_RANK}",
                 "--main_process_ip",
-                os.environ.get("MASTER_ADDR", "${MASTER_ADDR}"),
+                s.master_addr or "${MASTER_ADDR}",
                 "--main_process_port",
-                os.environ.get("MASTER_PORT", "29500"),
+                s.master_port,
             ]
         else:
             args += ["--multi_gpu"]
     else:  # torchrun
-        master = os.environ.get("MASTER_ADDR", "${MASTER_ADDR}")
+        master = s.master_addr or "${MASTER_ADDR}"
         args = ["--nnodes", str(nodes), "--nproc_per_node", str(per_node or "gpu")]
         if profile == "multi_node":
             args += [
                 "--node_rank",
-                os.environ.get("NODE_RANK", "${NODE_RANK}"),
+                s.node_rank or "${NODE_RANK}",
                 "--rdzv_endpoint",
-                f"{master}:{os.environ.get('MASTER_PORT', '29500')}",
+                f"{master}:{s.master_port}",
             ]
     return [*base, "--launcher", launcher, "--", *args]
 
@@ -267,7 +269,9 @@ def _axolotl() -> list[str]:
 
 
 def subprocess_env(recipe: R.Recipe, base_model: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # [settings] this process's environment with the settings value on top (FINBENCH_SETTINGS and
+    # the library variables it carries), so Axolotl sees what the boundary resolved
+    env = settings.current().child_env(os.environ)
     env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")  # Axolotl's telemetry is on by default
     env.setdefault("WANDB_MODE", "disabled")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

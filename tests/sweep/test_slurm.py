@@ -70,7 +70,7 @@ def _rows(path: Path) -> list[sqlite3.Row]:
         db.close()
 
 
-# Jobs for the array tasks (imported by the worker as test_slurm:NAME: PYTHONPATH has tests/).
+# Jobs for the array tasks (imported by the worker as test_slurm:NAME: PYTHONPATH has tests/sweep/).
 
 
 def fake_job(spec: dict) -> dict:
@@ -168,7 +168,8 @@ def test_bad_partition_is_rejected_by_the_controller_before_submission(tmp_path)
 @needs_slurm
 def test_failed_and_killed_tasks_are_marked_failed_naming_the_log_then_retried(
         sweep_env, monkeypatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))  # the worker imports test_slurm
+    # the worker imports test_slurm (this folder) and this checkout's finbench (ahead of an installed one)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).resolve().parent), str(ROOT)]))
     path = _write_sweep(sweep_env)
     sw = SW.load_sweep(str(path))
     logs: list[str] = []

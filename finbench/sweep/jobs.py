@@ -17,8 +17,8 @@ import yaml
 from finbench.core import settings
 from finbench.core.files import write_atomic
 from finbench.data import raw as D
-from finbench.eval import api_models as AM
 from finbench.eval import evaluate as E
+from finbench.sweep import api_runs
 from finbench.sweep.model import BASE, RunSpec
 from finbench.sweep.scoring import score_target
 from finbench.train import recipes as R
@@ -73,7 +73,7 @@ def run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """Run one sweep run (train, then evaluate on each split) and return everything to store."""
     spec = RunSpec.from_dict(spec_dict)
     if spec.api:  # an API model: scored over HTTP, nothing trained
-        return AM.run_api_job(spec_dict)
+        return api_runs.run_api_job(spec_dict)
     t0 = time.perf_counter()
     if spec.job == "train_eval":
         TR.train(str(derived_recipe(spec)), echo=False, merge=False)  # LoRA runs: base + adapter

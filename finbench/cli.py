@@ -84,8 +84,8 @@ def _cmd_data_lock(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from finbench.data import check as data_check
-    return data_check.run(external=not args.tasks_only)
+    from finbench.mixtures import check  # the tasks' sources (data stage) and the mixtures' datasets
+    return check.run(external=not args.tasks_only)
 
 
 DATA_ACTIONS = {"lock": _cmd_data_lock, "check": _cmd_data_check}

@@ -82,6 +82,7 @@ class Settings:
     judge_url: str | None = None  # financebench's LLM judge (FINBENCH_JUDGE_URL/_MODEL; key: env only)
     judge_model: str | None = None
     vllm_cpu_memory: float = 0.3  # vLLM on CPU: share of RAM for the KV cache (FINBENCH_VLLM_CPU_MEMORY)
+    bertscore: bool = False  # FinBen summaries: compute BERTScore (FINBENCH_BERTSCORE=1, opt-in)
     library_env: tuple[tuple[str, str], ...] = ()  # sorted (name, value) pairs, see LIBRARY_PREFIXES
     node_rank: str | None = field(default=None, compare=False)  # per process (PER_PROCESS)
     master_addr: str | None = field(default=None, compare=False)
@@ -109,6 +110,7 @@ class Settings:
             judge_url=env.get("FINBENCH_JUDGE_URL") or None,
             judge_model=env.get("FINBENCH_JUDGE_MODEL") or None,
             vllm_cpu_memory=float(env.get("FINBENCH_VLLM_CPU_MEMORY") or 0.3),
+            bertscore=env.get("FINBENCH_BERTSCORE") == "1",
             library_env=tuple(sorted(
                 (k, v) for k, v in env.items()
                 if (k.startswith(LIBRARY_PREFIXES) or k in LIBRARY_NAMES) and not SECRET.search(k)

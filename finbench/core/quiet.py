@@ -1,7 +1,7 @@
 """Library noise, filtered where the project loads tasks and models; `finbench -v` shows it all.
 
-Each entry is (logger, text): a record of that logger containing the text is dropped unless
-FINBENCH_VERBOSE is set. Only messages that say nothing about the user's run are listed:
+Each entry is (logger, text): a record of that logger containing the text is dropped unless the
+settings say verbose (FINBENCH_VERBOSE, `finbench -v`). Only messages that say nothing about the user's run are listed:
 - lm-eval warns on every load of a task with a `custom_dataset` loader that custom kwargs could be
   passed through `--metadata` (two lines per task: ~30 lines for `finbench tasks --sizes`);
 - torchao logs the CUDA kernels it cannot load on a CPU machine;
@@ -12,6 +12,9 @@ FINBENCH_VERBOSE is set. Only messages that say nothing about the user's run are
 `demo_mode()` goes further for `make demo`, whose output is a result table: library loggers show
 errors only, library Python warnings are ignored, and progress bars appear only on a terminal (in a
 log or a pipe they would be carriage-return debris); the project's own loggers keep warnings.
+In this process that goes through the libraries' own APIs (transformers' verbosity, datasets' and
+huggingface_hub's progress bars); the processes it starts (Axolotl) get the variables those
+libraries read at their import, carried by the Settings value `demo_mode` returns.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class _LibrariesErrorsOnly(logging.Filter):
 
 
 def install() -> None:
-    """Attach the filters (idempotent); FINBENCH_VERBOSE is read at each record, not here."""
+    """Attach the filters (idempotent); the settings' `verbose` is asked at each record, not here."""
     for name, text in NOISE:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) and f.text == text for f in logger.filters):

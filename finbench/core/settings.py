@@ -74,7 +74,7 @@ class Settings:
     mixtures_dir: Path = ROOT / "mixtures"
     sweeps_dir: Path = ROOT / "recipes" / "sweeps"
     runs_dir: Path = ROOT / "runs"
-    cache_dir: Path = Path.home() / ".cache" / "finbench"
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "finbench")  # HOME: not at import
     data_dir: Path | None = None  # the upstream raw files (FINBENCH_DATA_DIR)
     hub_mirror: Path | None = None  # a hub-shaped copy (FINBENCH_HUB_MIRROR)
     offline: bool = False  # the hub is off (HF_HUB_OFFLINE); children get HF_*_OFFLINE=1

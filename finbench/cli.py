@@ -249,16 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # The boundary: the settings are resolved here, once, and hold for the whole command (the
+    # parser's help texts read them too); `-v` shows library warnings here and in the processes
+    # this one starts (they get the value).
+    try:
+        s = settings.Settings.from_env()
+    except ValueError as err:
+        print(f"finbench: error: {V.one_line(str(err))}", file=sys.stderr)
+        return 2
+    with settings.use(s):
+        args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    # The boundary: the settings are resolved here, once, and hold for the whole command; `-v`
-    # shows library warnings here and in the processes this one starts (they get the value).
-    s = settings.Settings.from_env()
-    if args.verbose:
-        s = dataclasses.replace(s, verbose=True)
     quiet.install()
     try:
-        with settings.use(s):
+        with settings.use(dataclasses.replace(s, verbose=True) if args.verbose else s):
             return int(args.func(args) or 0)
     except (DataError, UnknownTaskError, ValueError, FileNotFoundError) as err:
         # Expected user errors: one clear line, no traceback (use -v to see where it came from).
@@ -268,7 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

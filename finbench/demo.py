@@ -368,7 +368,10 @@ def main() -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs, warnings and the trainer")
     args = parser.parse_args()
     # The boundary: one Settings value for the whole demo, never a rewritten environment.
-    s = Settings.from_env()
+    try:
+        s = Settings.from_env()
+    except ValueError as err:
+        sys.exit(f"demo: {err}")
     if args.verbose:
         s = replace(s, verbose=True)
     from finbench.core import quiet

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -62,6 +63,17 @@ def _true(value: str | None) -> bool:
 
 def _opt_path(value: str | None) -> Path | None:
     return Path(value).expanduser().resolve() if value else None
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise ValueError(f"{name}: expected a share in (0, 1], such as 0.3, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,7 @@ class Settings:
             verbose=_true(env.get(VERBOSE_ENV)),
             judge_url=env.get("FINBENCH_JUDGE_URL") or None,
             judge_model=env.get("FINBENCH_JUDGE_MODEL") or None,
-            vllm_cpu_memory=float(env.get("FINBENCH_VLLM_CPU_MEMORY") or 0.3),
+            vllm_cpu_memory=_share(env, "FINBENCH_VLLM_CPU_MEMORY", 0.3),
             bertscore=env.get("FINBENCH_BERTSCORE") == "1",
             library_env=tuple(sorted(
                 (k, v) for k, v in env.items()

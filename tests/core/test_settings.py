@@ -125,3 +125,13 @@ def test_ray_workers_get_the_value_and_the_task_entry_resolves_it(monkeypatch, t
     got = RX.task_entry(lambda spec: {"data_dir": settings.data_dir(), "rank": settings.current().node_rank,
                                       **spec}, {"k": 1}, s.to_json())
     assert got == {"data_dir": tmp_path / "d", "rank": "5", "k": 1}
+
+
+def test_a_bad_settings_variable_is_one_line_at_the_boundary(monkeypatch, capsys) -> None:
+    from finbench import cli
+    with pytest.raises(ValueError, match=r"FINBENCH_VLLM_CPU_MEMORY: expected a share in \(0, 1\].*'lots'"):
+        Settings.from_env({"FINBENCH_VLLM_CPU_MEMORY": "lots"})
+    monkeypatch.setenv("FINBENCH_VLLM_CPU_MEMORY", "0")
+    assert cli.main(["tasks"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["finbench: error: FINBENCH_VLLM_CPU_MEMORY: expected a share in (0, 1], such as 0.3, got '0'"]

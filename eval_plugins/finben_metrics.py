@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from eval_plugins.registry import MEAN, Metric, declare
+from finbench.core import settings
 
 log = logging.getLogger(__name__)
 Items = Sequence[Any]
@@ -363,7 +363,7 @@ def rougeL(items: Items) -> float:  # noqa: N802 (PIXIU's and evaluate's metric 
 def bert_score_f1(items: Items) -> float:
     """Opt-in (FINBENCH_BERTSCORE=1): BERTScore F1 with PIXIU's model; NaN with a logged reason
     otherwise, or when the `bert_score` package or the model cannot be had (offline)."""
-    if os.environ.get(BERTSCORE_ENV) != "1":
+    if not settings.current().bertscore:  # [settings H3] FINBENCH_BERTSCORE, resolved at the boundary
         log.warning("bert_score_f1 skipped: opt-in, set %s=1 (model %s)", BERTSCORE_ENV, BERTSCORE_MODEL)
         return math.nan
     try:

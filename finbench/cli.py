@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +60,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     source = f"{D.DATA_DIR_ENV}={D.data_dir()}" if D.data_dir() else "hub"
-    print(f"# {len(rows)} tasks in {T.TASKS_DIR} (data source: {source})")
+    print(f"# {len(rows)} tasks in {settings.tasks_dir()} (data source: {source})")
     cols = list(rows[0]) if rows else []
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
@@ -84,8 +84,8 @@ def _cmd_data_lock(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from finbench.data import check as data_check
-    return data_check.run(external=not args.tasks_only)
+    from finbench.mixtures import check  # the tasks' sources (data stage) and the mixtures' datasets
+    return check.run(external=not args.tasks_only)
 
 
 DATA_ACTIONS = {"lock": _cmd_data_lock, "check": _cmd_data_check}
@@ -249,13 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # The boundary: the settings are resolved here, once, and hold for the whole command (the
+    # parser's help texts read them too); `-v` shows library warnings here and in the processes
+    # this one starts (they get the value).
+    try:
+        s = settings.Settings.from_env()
+    except ValueError as err:
+        print(f"finbench: error: {V.one_line(str(err))}", file=sys.stderr)
+        return 2
+    with settings.use(s):
+        args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    if args.verbose:  # library warnings too, here and in the processes this one starts
-        os.environ[settings.VERBOSE_ENV] = "1"
     quiet.install()
     try:
-        return int(args.func(args) or 0)
+        with settings.use(dataclasses.replace(s, verbose=True) if args.verbose else s):
+            return int(args.func(args) or 0)
     except (DataError, UnknownTaskError, ValueError, FileNotFoundError) as err:
         # Expected user errors: one clear line, no traceback (use -v to see where it came from).
         if args.verbose:
@@ -264,7 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

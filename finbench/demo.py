@@ -24,15 +24,17 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from finbench.core import settings
+from finbench.core.settings import Settings
 from finbench.data.tasks import ROOT, discover
 
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
@@ -42,26 +44,26 @@ RECIPE = "smol_demo"
 N_RESAMPLES = 2000
 
 
-def choose_data(choice: str = "auto") -> str:
-    """The data source the demo uses (see the module doc); sets offline mode unless it is the hub."""
-    from finbench.core import settings
+def choose_data(choice: str = "auto", s: Settings | None = None) -> tuple[str, Settings]:
+    """The data source the demo uses (see the module doc) and the settings it runs under: the hub
+    is switched off (`offline`) unless the source is the hub."""
+    s = s or settings.current()
     if choice == "auto":
-        choice = "dir" if settings.data_dir() else "hub" if settings.hub_mirror() else "sample"
-    if choice == "dir" and settings.data_dir() is None:
+        choice = "dir" if s.data_dir else "hub" if s.hub_mirror else "sample"
+    if choice == "dir" and s.data_dir is None:
         raise SystemExit(f"--data dir needs {settings.DATA_DIR_ENV}=DIR (the upstream raw files)")
     if choice != "hub":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        s = replace(s, offline=True)
     where = {
         "sample": f"real rows shipped with finbench ({SAMPLES.relative_to(SAMPLES.parents[1])}/, "
                   "licences in its README.md)",
-        "dir": f"raw files under {settings.DATA_DIR_ENV}={settings.data_dir()} (shipped sample, then "
+        "dir": f"raw files under {settings.DATA_DIR_ENV}={s.data_dir} (shipped sample, then "
                "fixtures, where a folder is missing)",
-        "hub": f"hub mirror {settings.hub_mirror()}" if settings.hub_mirror() else "the Hugging Face hub",
+        "hub": f"hub mirror {s.hub_mirror}" if s.hub_mirror else "the Hugging Face hub",
         "fixtures": f"the project's hand-written fixture rows ({FIXTURES.relative_to(ROOT)}; plumbing only)",
     }[choice]
     print(f"data: {where}")
-    return choice
+    return choice, s
 
 
 def _complete(folder: Path, files: list[str]) -> bool:
@@ -102,38 +104,21 @@ def overlay_data_dir(
     return origin
 
 
-def _real_root() -> Path | None:
-    """The user's raw files, captured before the demo points FINBENCH_DATA_DIR at its overlay."""
-    from finbench.core import settings
-    return settings.data_dir()
-
-
 @contextlib.contextmanager
 def data_env(tasks: list[str], choice: str, real_root: Path | None) -> Iterator[dict[str, str]]:
-    """FINBENCH_DATA_DIR pointed at an overlay of real, sample and fixture folders, or the hub;
-    {task: origin}."""
+    """The current settings' data dir pointed at an overlay of real, sample and fixture folders, or
+    (the hub) unset; {task: origin}. The environment is left as it is: the value travels."""
+    s = settings.current()
     if choice == "hub":
-        from finbench.core import settings
-        src = f"hub mirror {settings.hub_mirror()}" if settings.hub_mirror() else "hub"
-        saved = os.environ.pop("FINBENCH_DATA_DIR", None)
-        try:
+        src = f"hub mirror {s.hub_mirror}" if s.hub_mirror else "hub"
+        with settings.use(replace(s, data_dir=None)):
             yield {t: src for t in tasks}
-        finally:
-            if saved is not None:
-                os.environ["FINBENCH_DATA_DIR"] = saved
         return
     with tempfile.TemporaryDirectory() as tmp:
         origin = overlay_data_dir(Path(tmp), tasks, real_root=real_root if choice == "dir" else None,
                                   sample=choice in ("sample", "dir"))
-        saved = os.environ.get("FINBENCH_DATA_DIR")
-        os.environ["FINBENCH_DATA_DIR"] = tmp
-        try:
+        with settings.use(replace(s, data_dir=Path(tmp).resolve())):
             yield origin
-        finally:
-            if saved is None:
-                os.environ.pop("FINBENCH_DATA_DIR", None)
-            else:
-                os.environ["FINBENCH_DATA_DIR"] = saved
 
 
 class Stages:
@@ -206,7 +191,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], info: dict[str, Any]) ->
 
 def demo(choice: str, real_root: Path | None, recipe: str = RECIPE, out: Path | None = None) -> list[dict]:
     """Steps 1-4 of the module doc; returns the table's rows."""
-    from finbench.core import quiet, settings
+    from finbench.core import quiet
     from finbench.eval import evaluate as E
     from finbench.train import recipe as R
     from finbench.train import run as TR
@@ -309,20 +294,21 @@ def replicate_one(sweep_name: str, real_root: Path | None = None) -> Path:
     # too small to train on (e.g. 2 ConvFinQA conversations), so they use fixture rows.
     everything = sorted(n for n, i in discover().items() if i.is_default_variant)
     origin = overlay_data_dir(data, everything, real_for=set(sweep.eval["tasks"]), real_root=real_root)
-    os.environ["FINBENCH_DATA_DIR"] = str(data)
     print(f"# {sweep_name}: {sweep.description}")
     for task in everything:
         print(
             f"  {task:<14} data: {origin.get(task, '?')}{'  (scored)' if task in sweep.eval['tasks'] else ''}"
         )
     t0 = time.time()
-    counts = SW.run_sweep(sweep)
-    print(f"# sweep: {counts} in {time.time() - t0:.0f} s")
-    if counts["failed"]:
-        raise SystemExit(
-            f"{counts['failed']} run(s) failed; see `finbench sweep plan {sweep_name}` and rerun"
-        )
-    report = RP.build_report(sweep.store, sweep.store.parent / "report")
+    # The sweep and its executors read (and forward to their workers) this data dir, explicitly set.
+    with settings.use(replace(settings.current(), data_dir=data.resolve())):
+        counts = SW.run_sweep(sweep)
+        print(f"# sweep: {counts} in {time.time() - t0:.0f} s")
+        if counts["failed"]:
+            raise SystemExit(
+                f"{counts['failed']} run(s) failed; see `finbench sweep plan {sweep_name}` and rerun"
+            )
+        report = RP.build_report(sweep.store, sweep.store.parent / "report")
     print(f"# report: {report} ({time.time() - t0:.0f} s in all)")
     print("\n".join(paired_lines(sweep.store, sweep.eval["tasks"])))
     return report
@@ -381,24 +367,31 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="report folder (default runs/demo)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs, warnings and the trainer")
     args = parser.parse_args()
-    if args.verbose:
-        os.environ["FINBENCH_VERBOSE"] = "1"
-    from finbench.core import quiet
-    quiet.demo_mode()
-    real_root = _real_root()
-    if args.replicate:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-        replicate(args.replicate, real_root)
-        return
-    choice = choose_data(args.data)
+    # The boundary: one Settings value for the whole demo, never a rewritten environment.
     try:
-        demo(choice, real_root, args.recipe, args.out)
+        s = Settings.from_env()
+    except ValueError as err:
+        sys.exit(f"demo: {err}")
+    if args.verbose:
+        s = replace(s, verbose=True)
+    from finbench.core import quiet
+    s = quiet.demo_mode(s=s)
+    real_root = s.data_dir  # the user's raw files, before the demo points data_dir at its overlay
+    if args.replicate:
+        settings.libraries_offline()
+        with settings.use(replace(s, offline=True)):
+            replicate(args.replicate, real_root)
+        return
+    choice, s = choose_data(args.data, s)
+    if s.offline:
+        settings.libraries_offline()
+    try:
+        with settings.use(s):
+            demo(choice, real_root, args.recipe, args.out)
     except Exception as err:  # one line, not a traceback (-v shows it)
         if args.verbose:
             raise
         sys.exit(f"demo failed: {type(err).__name__}: {err}")
-
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,9 @@
 """Kept so that Slurm array jobs already queued keep working: their batch scripts run
 `python -m finbench.slurm worker RUNS_FILE INDEX --job MODULE:FUNCTION`.
 
-The Slurm executor lives in finbench/sweep/executors/slurm.py.
+The Slurm executor lives in finbench/sweep/executors/slurm.py (the driver), slurm_config.py (the
+`slurm:` block and the checks) and slurm_worker.py (the array task, whose `main` is the boundary
+that resolves the settings the batch script exported).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -185,3 +186,29 @@ def test_demo_mode_drops_library_noise_keeps_ours_and_bars_go_to_the_log(monkeyp
     with quiet.bars_to(log):  # pytest's captured stderr is not a terminal
         print("Running generate_until requests: 50%|#####", file=sys.stderr)
     assert "generate_until" in log.read_text(encoding="utf-8")
+
+
+# --- the demo's data source: a settings value, never a rewritten environment -------------------
+
+
+def test_data_env_points_the_settings_at_the_overlay_and_leaves_the_environment(monkeypatch) -> None:
+    from finbench.core import settings
+    from finbench.data import tasks as T
+    monkeypatch.delenv("FINBENCH_DATA_DIR", raising=False)
+    monkeypatch.delenv("FINBENCH_HUB_MIRROR", raising=False)
+
+    def ours() -> dict[str, str]:  # (lm-eval and torch set KMP_*/HF_HUB_ENABLE_HF_TRANSFER at import)
+        return {k: v for k, v in os.environ.items() if k.startswith(("FINBENCH_", "HF_HUB_OFFLINE", "HF_DATASETS"))}
+
+    before = ours()
+    with demo.data_env(["tfns"], "sample", None) as origin:
+        root = settings.data_dir()
+        assert origin["tfns"] == "shipped sample (real rows)"
+        assert (root / "twitter_financial_news_sentiment").resolve() == TFNS
+        # the task's own loader (through lm-eval) reads the overlay: the 300 shipped test rows
+        assert len(T.split_docs(T.load_task("tfns"), "test")) == 300
+        with settings.use(settings.current()):  # what an executor forwards carries the overlay
+            assert settings.Settings.from_json(settings.current().to_json()).data_dir == root
+    assert ours() == before and settings.data_dir() is None
+    with demo.data_env(["tfns"], "hub", None) as origin:
+        assert settings.data_dir() is None and origin == {"tfns": "hub"}

@@ -171,3 +171,24 @@ def test_the_stage_rule_catches_an_import_against_the_flow(tmp_path) -> None:
     assert [(m, t) for m, ts in graph.items() for t in ts if stage(t) > stage(m)] == [
         ("finbench.data.raw", "finbench.report.build")
     ]
+
+
+def _stage_members(stage_name: str) -> set[str]:
+    """A stage's modules as docs/architecture.md names them: `raw`, and `sources/` for a subpackage."""
+    out = set()
+    for module in import_graph():
+        parts = module.split(".")
+        if len(parts) > 2 and parts[1] == stage_name:
+            out.add(parts[2] + ("/" if len(parts) > 3 or (ROOT / stage_name / parts[2]).is_dir() else ""))
+    return out
+
+
+def test_architecture_page_lists_every_module() -> None:
+    """docs/architecture.md's stage table has the test's stages, in order, each with its modules."""
+    page = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1:-1] for line in page.splitlines() if line.startswith("| `")]
+    table = {cells[0].strip().strip("`"): cells[-1] for cells in rows if cells[0].strip().strip("`") in STAGES}
+    assert list(table) == list(STAGES), "the page's stages are not STAGES, in order"
+    for name, cell in table.items():
+        named = {m.strip() for m in cell.replace("`", "").split(",") if m.strip()}
+        assert named == _stage_members(name), f"stage {name}: page {sorted(named)} vs package {sorted(_stage_members(name))}"

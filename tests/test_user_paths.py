@@ -113,9 +113,12 @@ def test_demo_data_choice_and_no_outside_folder(monkeypatch, tmp_path, capsys, e
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert demo.choose_data("auto") == expected
+    choice, s = demo.choose_data("auto")
+    assert choice == expected
     assert capsys.readouterr().out.startswith("data: ")
-    assert (os.environ.get("HF_HUB_OFFLINE") == "1") == (expected != "hub")
+    assert s.offline == (expected != "hub")  # the settings value the demo runs under (and forwards)
+    assert s.forwarded_env().get("HF_HUB_OFFLINE") == ("1" if expected != "hub" else None)
+    assert "HF_HUB_OFFLINE" not in os.environ  # the environment is left as it was
     # Without a user data folder: the shipped sample where it has the dataset, else the fixtures.
     origin = demo.overlay_data_dir(tmp_path, ["fpb", "tfns"], sample=True)
     assert origin == {"fpb": "fixtures", "tfns": "shipped sample (real rows)"}

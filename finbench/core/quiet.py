@@ -1,7 +1,7 @@
 """Library noise, filtered where the project loads tasks and models; `finbench -v` shows it all.
 
-Each entry is (logger, text): a record of that logger containing the text is dropped unless
-FINBENCH_VERBOSE is set. Only messages that say nothing about the user's run are listed:
+Each entry is (logger, text): a record of that logger containing the text is dropped unless the
+settings say verbose (FINBENCH_VERBOSE, `finbench -v`). Only messages that say nothing about the user's run are listed:
 - lm-eval warns on every load of a task with a `custom_dataset` loader that custom kwargs could be
   passed through `--metadata` (two lines per task: ~30 lines for `finbench tasks --sizes`);
 - torchao logs the CUDA kernels it cannot load on a CPU machine;
@@ -12,13 +12,15 @@ FINBENCH_VERBOSE is set. Only messages that say nothing about the user's run are
 `demo_mode()` goes further for `make demo`, whose output is a result table: library loggers show
 errors only, library Python warnings are ignored, and progress bars appear only on a terminal (in a
 log or a pipe they would be carriage-return debris); the project's own loggers keep warnings.
+In this process that goes through the libraries' own APIs (transformers' verbosity, datasets' and
+huggingface_hub's progress bars); the processes it starts (Axolotl) get the variables those
+libraries read at their import, carried by the Settings value `demo_mode` returns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -54,19 +56,21 @@ class _LibrariesErrorsOnly(logging.Filter):
 
 
 def install() -> None:
-    """Attach the filters (idempotent); FINBENCH_VERBOSE is read at each record, not here."""
+    """Attach the filters (idempotent); the settings' `verbose` is asked at each record, not here."""
     for name, text in NOISE:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) and f.text == text for f in logger.filters):
             logger.addFilter(_DropNoise(text))
 
 
-def demo_mode(stream: TextIO | None = None) -> None:
-    """Quiet the libraries for a result-first command (see the module doc); no-op when verbose."""
+def demo_mode(stream: TextIO | None = None, s: settings.Settings | None = None) -> settings.Settings:
+    """Quiet the libraries for a result-first command (see the module doc); returns `s` (default:
+    the current settings) with the library variables that quiet the processes it starts too."""
+    s = s or settings.current()
     install()
-    if settings.verbose():
+    if s.verbose:
         logging.basicConfig(level=logging.INFO, stream=stream or sys.stderr)
-        return
+        return s
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s",
                         stream=stream or sys.stderr)
     for name in LIBRARIES:
@@ -77,12 +81,24 @@ def demo_mode(stream: TextIO | None = None) -> None:
             handler.addFilter(_LibrariesErrorsOnly())
     pattern = "|".join(LIBRARIES)
     warnings.filterwarnings("ignore", module=rf"({pattern})(\.|$)")
-    # transformers / datasets / hub read these at import or at each bar
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    if not sys.stderr.isatty():
-        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return s.with_library(**_quiet_libraries(bars=sys.stderr.isatty()))
+
+
+def _quiet_libraries(bars: bool) -> dict[str, str]:
+    """In this process through the libraries' own APIs; for a child process (Axolotl), the
+    variables they read at their import instead, returned to travel with the settings."""
+    from datasets.utils import disable_progress_bars as datasets_bars_off
+    from huggingface_hub.utils import disable_progress_bars as hub_bars_off
+    from transformers.utils import logging as transformers_logging
+
+    # transformers gives its logger its own handler (no propagation): the level is set there
+    transformers_logging.set_verbosity_error()
+    child = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+    if not bars:
+        datasets_bars_off()
+        hub_bars_off()
+        child.update(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    return child
 
 
 @contextlib.contextmanager

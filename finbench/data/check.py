@@ -12,19 +12,17 @@ the same rule as every load:
 
 Counts are of the upstream rows a task's loader returns before our own train/dev/test split
 (`total` compares the sum over splits); a test-only variant (a peer's split, e.g.
-`fiqa_sa_fingpt`) is a source of its own, checked against the hub only. Mixture datasets
-(OpenOrca, Orca-Math) are opened, their first row checked for the columns the mixture maps, and
-not counted (millions of rows).
+`fiqa_sa_fingpt`) is a source of its own, checked against the hub only. The mixtures' datasets
+(OpenOrca, Orca-Math) are checked by finbench.mixtures.check, which adds its lines to this run.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from finbench.core import settings
 from finbench.data import hub as H
@@ -131,85 +129,16 @@ def task_lines(mode: str) -> Iterator[Line]:
             yield Line("PASS" if ok else "FAIL", ident, users, text)
 
 
-def _mixture_datasets() -> dict[str, dict[str, Any]]:
-    """{identity: {"hub", "raw", "format", "used_by"}} of every mixture's external dataset."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(settings.mixtures_dir().glob("*.yaml")):
-        mix = D.read_yaml(path)
-        for comp_name, comp in (mix.get("components") or {}).items():
-            ds = comp.get("dataset") if isinstance(comp, dict) else None
-            if not isinstance(ds, dict) or not isinstance(ds.get("hub"), dict):
-                continue
-            hub = ds["hub"]
-            entry = out.setdefault(
-                H.key(hub["path"], hub.get("revision", "main")),
-                {"hub": hub, "raw": ds.get("raw") or {}, "format": ds.get("format") or {}, "used_by": []},
-            )
-            entry["used_by"].append(f"{path.stem}.{comp_name}")
-    return out
-
-
-def _format_columns(fmt: dict[str, Any]) -> list[str]:
-    """The columns a dataset's declared format reads (the mixtures' format registry says)."""
-    from finbench.mixtures.formats import parse_format
-
-    return parse_format("mixture", "format", fmt).columns()
-
-
-def mixture_lines(mode: str) -> Iterator[Line]:
-    for ident, src in _mixture_datasets().items():
-        users = ",".join(sorted(set(src["used_by"])))
-        need = _format_columns(src["format"])
-        if mode == "raw" and not src["raw"]:
-            yield Line("INFO", H.key(src["hub"]["path"], src["hub"].get("revision", "main")), users,
-                       "hub only (no raw: files declared); not checked with raw files")
-            continue
-        if mode == "raw":
-            ident = f"raw {src['raw'].get('folder')}/"
-        try:
-            if mode == "raw":
-                root = settings.data_dir()
-                assert root is not None
-                files = [root / src["raw"]["folder"] / f for f in src["raw"].get("files", [])]
-                missing = [str(f) for f in files if not f.is_file()]
-                if not files or missing:
-                    raise D.DataError(f"missing raw file(s) {missing or '(none declared)'}")
-                import pyarrow.parquet as pq
-
-                rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-                cols = set(pq.ParquetFile(files[0]).schema_arrow.names)
-                first = {c: None for c in cols}
-                detail = f"loaded {rows:,} rows from {len(files)} file(s) (raw files: not compared)"
-            else:
-                hub = src["hub"]
-                ds = H.load_dataset(
-                    hub["path"],
-                    revision=hub.get("revision", "main"),
-                    name=hub.get("name"),
-                    split=hub.get("split", "train"),
-                    streaming=True,
-                )
-                first = next(iter(ds), None)
-                if first is None:
-                    raise D.DataError("no rows")
-                detail = "first row has the mapped columns (streamed: rows not counted)"
-            absent = [c for c in need if c not in first]
-            if absent:
-                raise D.DataError(f"missing field(s) {absent} (found {sorted(first)})")
-        except Exception as err:
-            yield Line("FAIL", ident, users, f"cannot load: {_first_line(err)}")
-            continue
-        yield Line("OK" if mode == "raw" else "PASS", ident, users, detail)
-
-
 def mode() -> str:
     if settings.data_dir() is not None:
         return "raw"
     return "mirror" if settings.hub_mirror() is not None else "hub"
 
 
-def run(out=None, external: bool = True) -> int:
-    """Print one line per dataset; 0 when nothing failed, 1 otherwise."""
+def run(out=None, extra: Sequence[Callable[[str], Iterable[Line]]] = ()) -> int:
+    """Print one line per dataset; 0 when nothing failed, 1 otherwise. `extra`: more line sources
+    of later stages, called with the mode (`finbench data check` adds the mixtures' datasets:
+    finbench.mixtures.check.run)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -222,7 +151,7 @@ def run(out=None, external: bool = True) -> int:
     }[m]
     print(f"# data check: {where}", file=out)
     failed = 0
-    lines = list(task_lines(m)) + list(finben_lines(m)) + (list(mixture_lines(m)) if external else [])
+    lines = list(task_lines(m)) + list(finben_lines(m)) + [line for source in extra for line in source(m)]
     for line in lines:
         print(line, file=out, flush=True)
         failed += line.status == "FAIL"

@@ -26,9 +26,15 @@ from finbench.core.files import did_you_mean
 from finbench.data import finben
 
 ROOT = settings.ROOT
-TASKS_DIR = settings.tasks_dir()
 log = logging.getLogger(__name__)
 SPLIT_KEYS = {"train": "training_split", "dev": "validation_split", "test": "test_split"}
+
+
+def __getattr__(name: str) -> Any:
+    """`TASKS_DIR`, kept for callers: the task folder in force now (settings), not at import."""
+    if name == "TASKS_DIR":
+        return settings.tasks_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UnknownTaskError(KeyError):
@@ -82,7 +88,7 @@ def _task_dirs(tasks_dir: Path) -> Iterator[Path]:
 
 def discover(tasks_dir: Path | None = None) -> dict[str, TaskInfo]:
     """All tasks under `tasks_dir`, by lm-eval task name. Re-scanned on every call (cheap)."""
-    tasks_dir = Path(tasks_dir or TASKS_DIR)
+    tasks_dir = Path(tasks_dir or settings.tasks_dir())
     found: dict[str, TaskInfo] = {}
     for folder in _task_dirs(tasks_dir):
         for path in sorted(folder.glob("*.yaml")):
@@ -112,7 +118,7 @@ def get_info(name: str) -> TaskInfo:
     if name not in tasks:
         hint = did_you_mean(name, tasks, quote=False)
         raise UnknownTaskError(
-            f"unknown task {name!r} (looked in {TASKS_DIR}).{hint} Known: {', '.join(sorted(tasks))}"
+            f"unknown task {name!r} (looked in {settings.tasks_dir()}).{hint} Known: {', '.join(sorted(tasks))}"
         )
     return tasks[name]
 
@@ -189,15 +195,20 @@ def write_group_configs(tasks_dir: Path | None = None) -> Path:
 
 def task_paths() -> list[str]:
     """Folders lm-eval should scan: the task folders and the generated groups."""
-    return [str(TASKS_DIR), str(write_group_configs())]
+    return [str(settings.tasks_dir()), str(write_group_configs())]
 
 
-@functools.lru_cache(maxsize=1)
 def task_manager():
+    """lm-eval's TaskManager over our task folder alone (one per folder and process: indexing is slow)."""
+    return _task_manager(str(settings.tasks_dir()))
+
+
+@functools.lru_cache(maxsize=4)
+def _task_manager(tasks_dir: str):
     quiet.install()  # lm-eval warns on every task load; `finbench -v` shows it
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    return TaskManager(include_path=tasks_dir, include_defaults=False)
 
 
 def task_manager_for(names: list[str]):

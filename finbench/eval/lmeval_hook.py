@@ -18,11 +18,11 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import inspect
-import os
 import sys
 import sysconfig
 from pathlib import Path
 
+from finbench.core import settings
 from finbench.core.files import write_atomic
 from finbench.data.tasks import GENERAL_TASKS, group_configs, task_paths, write_group_configs  # noqa: F401
 
@@ -80,7 +80,10 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    if os.environ.get("FINBENCH_LMEVAL_HOOK", "1") == "0":
+    # Runs at every interpreter start (the .pth line), before any command-line boundary: it reads
+    # only its own switch. Our loaders that lm-eval later calls resolve the settings at each call
+    # (finbench.core.settings.current), so a FINBENCH_SETTINGS a parent forwarded holds there.
+    if not settings.hook_enabled():
         return
     if _TARGET in sys.modules:
         patch_task_manager(sys.modules[_TARGET].TaskManager)

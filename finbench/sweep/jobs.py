@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finbench.eval import api_models as AM
 from finbench.eval import evaluate as E
+from finbench.sweep import api_runs
 from finbench.sweep.model import BASE, RunSpec
 from finbench.sweep.scoring import score_target
 from finbench.train import recipe as R
@@ -68,7 +68,7 @@ def run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """Run one sweep run (train, then evaluate on each split) and return everything to store."""
     spec = RunSpec.from_dict(spec_dict)
     if spec.api:  # an API model: scored over HTTP, nothing trained
-        return AM.run_api_job(spec_dict)
+        return api_runs.run_api_job(spec_dict)
     t0 = time.perf_counter()
     if spec.job == "train_eval":
         recipe = run_recipe(spec)

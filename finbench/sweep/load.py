@@ -18,7 +18,7 @@ from finbench.core import validate as V
 from finbench.core.files import did_you_mean, is_file, name_or_path
 from finbench.data import raw as D
 from finbench.data import tasks as T
-from finbench.eval import api_models as AM
+from finbench.sweep import api_runs
 from finbench.sweep.executors import REGISTRY
 from finbench.sweep.model import (
     BACKENDS,
@@ -274,7 +274,7 @@ def load_sweep(name: str) -> Sweep:
     blocks = {e.config_key: e.parse_config(where, data.get(e.config_key))
               for e in REGISTRY.values() if e.config_key}
     ev = _parse_eval(where, data["eval"])
-    api_models = AM.parse_api_models(where, data.get("api_models"), ev, [r.name for r in recipes])
+    api_models = api_runs.parse_api_models(where, data.get("api_models"), ev, [r.name for r in recipes])
     mixtures = _resolve_mixtures(where, data["mixtures"], path.parent)
     store = store_path(where, data.get("store") or "", path.stem)
     sw = Sweep(
@@ -295,7 +295,7 @@ def load_sweep(name: str) -> Sweep:
         **{k: v for k, v in blocks.items() if k in SWEEP_FIELDS},  # type: ignore[arg-type]  # ray=, slurm=
     )
     sw.runs = expand(sw, recipes, mixtures)
-    sw.runs += AM.expand(sw)  # one run per API model (not trained: no seeds)
+    sw.runs += api_runs.expand(sw)  # one run per API model (not trained: no seeds)
     return sw
 
 

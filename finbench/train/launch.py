@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finbench.core import settings
+
 if TYPE_CHECKING:
     from finbench.train.recipe import Recipe
 
@@ -39,6 +41,7 @@ def launcher_command(recipe: Recipe, config_path: Path) -> list[str]:
         return [*base, "--launcher", launcher, "--", *args]
     per_node = hw.get("gpus_per_node")
     nodes = hw["num_nodes"]
+    s = settings.current()  # NODE_RANK / MASTER_ADDR / MASTER_PORT of this node come with the settings
     if launcher == "accelerate":
         args = ["--num_machines", str(nodes)]
         if per_node:
@@ -46,23 +49,23 @@ def launcher_command(recipe: Recipe, config_path: Path) -> list[str]:
         if profile == "multi_node":
             args += [
                 "--machine_rank",
-                os.environ.get("NODE_RANK", "${NODE_RANK}"),
+                s.node_rank or "${NODE_RANK}",
                 "--main_process_ip",
-                os.environ.get("MASTER_ADDR", "${MASTER_ADDR}"),
+                s.master_addr or "${MASTER_ADDR}",
                 "--main_process_port",
-                os.environ.get("MASTER_PORT", "29500"),
+                s.master_port,
             ]
         else:
             args += ["--multi_gpu"]
     else:  # torchrun
-        master = os.environ.get("MASTER_ADDR", "${MASTER_ADDR}")
+        master = s.master_addr or "${MASTER_ADDR}"
         args = ["--nnodes", str(nodes), "--nproc_per_node", str(per_node or "gpu")]
         if profile == "multi_node":
             args += [
                 "--node_rank",
-                os.environ.get("NODE_RANK", "${NODE_RANK}"),
+                s.node_rank or "${NODE_RANK}",
                 "--rdzv_endpoint",
-                f"{master}:{os.environ.get('MASTER_PORT', '29500')}",
+                f"{master}:{s.master_port}",
             ]
     return [*base, "--launcher", launcher, "--", *args]
 
@@ -72,7 +75,9 @@ def axolotl_command() -> list[str]:
 
 
 def subprocess_env(recipe: Recipe, base_model: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # this process's environment with the settings value on top (FINBENCH_SETTINGS and the library
+    # variables it carries), so Axolotl sees what the boundary resolved
+    env = settings.current().child_env(os.environ)
     env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")  # Axolotl's telemetry is on by default
     env.setdefault("WANDB_MODE", "disabled")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -144,7 +144,7 @@ def resolve_base_model(value: str, *, materialize: bool = True) -> str:
                 f"base_model {value!r}: {path.resolve()} has no config.json (not a model folder)"
             )
         return str(path.resolve())
-    if materialize and os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True", "YES", "yes"):
+    if materialize and settings.hub_offline():
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(value, "config.json")

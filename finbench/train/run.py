@@ -32,7 +32,6 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -124,7 +123,8 @@ def check_hardware(recipe: R.Recipe, gpu: bool | None = None) -> None:
             "(make install GPU=1 builds it against this torch); or set hardware.attention: sdpa"
         )
     if hw["profile"] == "multi_node" and hw["launcher"] != "ray":
-        missing = [v for v in ("NODE_RANK", "MASTER_ADDR") if not os.environ.get(v)]
+        s = settings.current()  # [settings] per-node launch variables come with the settings
+        missing = [v for v, x in (("NODE_RANK", s.node_rank), ("MASTER_ADDR", s.master_addr)) if not x]
         if missing:
             raise R.RecipeError(
                 f"{recipe.path}: profile multi_node: set {' and '.join(missing)} (and MASTER_PORT, "

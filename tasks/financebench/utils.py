@@ -26,6 +26,7 @@ from lm_eval.api.filter import Filter
 
 from eval_plugins import numeric as N
 from eval_plugins.parsers import normalize
+from finbench.core import settings
 from finbench.data import raw as D
 from finbench.data import readers as R
 
@@ -144,7 +145,8 @@ def _text_match(gold: str, pred: str) -> bool:
 
 def judge(question: str, gold: str, pred: str) -> float | None:
     """1.0 / 0.0 from an OpenAI-compatible judge, or None when off or on error (logged)."""
-    url, model = os.environ.get("FINBENCH_JUDGE_URL"), os.environ.get("FINBENCH_JUDGE_MODEL")
+    s = settings.current()  # FINBENCH_JUDGE_URL / FINBENCH_JUDGE_MODEL, resolved where the run began
+    url, model = s.judge_url, s.judge_model
     if not url or not model:
         return None
     prompt = (
@@ -161,8 +163,9 @@ def judge(question: str, gold: str, pred: str) -> float | None:
         }
     ).encode()
     headers = {"Content-Type": "application/json"}
-    if os.environ.get("FINBENCH_JUDGE_API_KEY"):
-        headers["Authorization"] = f"Bearer {os.environ['FINBENCH_JUDGE_API_KEY']}"
+    key = os.environ.get("FINBENCH_JUDGE_API_KEY")  # a secret: never part of the settings value
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(url.rstrip("/") + "/chat/completions", data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - user-set URL

@@ -19,10 +19,10 @@ import datasets
 import hub_mirror_layouts as L
 import pytest
 
-from finbench.data import check as data_check
 from finbench.data import hub as H
 from finbench.data import raw as D
 from finbench.data import tasks as T
+from finbench.mixtures import check as data_check  # the whole check: task sources + mixture datasets
 
 ROOT = Path(__file__).resolve().parents[2]
 

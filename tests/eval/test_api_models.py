@@ -29,6 +29,7 @@ import yaml
 from eval_plugins.parsers import MISSING
 from finbench import sweep as SW
 from finbench.eval import api_models as AM
+from finbench.sweep import api_runs as AR
 
 pytest.importorskip("tenacity", reason="lm-eval's API backends need lm-eval[api] (tenacity, aiohttp)")
 
@@ -193,7 +194,7 @@ def _recipe_result(spec: dict) -> dict:
 
 def _job(spec: dict) -> dict:
     # the API run goes through the sweep's real job; the trained-model row is filler for the report
-    return SW.run_job(spec) if spec["job"] == AM.JOB else _recipe_result(spec)
+    return SW.run_job(spec) if spec["job"] == AR.JOB else _recipe_result(spec)
 
 
 # ------------------------------------------------------------------------------ the real path
@@ -204,7 +205,7 @@ def test_api_model_is_scored_stored_and_reported_with_its_format_penalty(env, go
     with StandIn(golds) as server:
         path = _write_sweep(env, [{**_gpt4o(server.url), "gen_kwargs": {"max_gen_toks": 32}}])
         sw = SW.load_sweep(str(path))
-        api_runs = [r for r in sw.runs if r.job == AM.JOB]
+        api_runs = [r for r in sw.runs if r.job == AR.JOB]
         assert len(api_runs) == 1 and len(sw.runs) == 2  # one API run, not one per seed
         run = api_runs[0]
         assert (run.recipe, run.mixture, run.components) == ("gpt-4o", AM.MIXTURE, {})
@@ -341,7 +342,7 @@ def test_base_url_must_be_the_full_endpoint(env) -> None:
 def test_run_key_follows_the_model_not_the_transport(env) -> None:
     def key(**args) -> str:
         sw = SW.load_sweep(str(_write_sweep(env, [_gpt4o("http://127.0.0.1:9/v1/chat/completions", **args)])))
-        return next(r.key for r in sw.runs if r.job == AM.JOB)
+        return next(r.key for r in sw.runs if r.job == AR.JOB)
 
     base = key()
     assert key(num_concurrent=8, max_retries=5) == base  # tuning the client never re-buys a run
@@ -349,7 +350,7 @@ def test_run_key_follows_the_model_not_the_transport(env) -> None:
     assert key(base_url="http://127.0.0.1:9/other/v1/chat/completions") != base
     # and training seeds do not touch it
     sw = SW.load_sweep(str(_write_sweep(env, [_gpt4o("http://127.0.0.1:9/v1/chat/completions")])))
-    assert next(r.key for r in sw.runs if r.job == AM.JOB) == base
+    assert next(r.key for r in sw.runs if r.job == AR.JOB) == base
 
 
 # ------------------------------------------------------------------------------ failing endpoints
@@ -381,7 +382,7 @@ def test_missing_api_key_is_a_clear_error(env, golds, monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     with StandIn(golds) as server:
         sw = SW.load_sweep(str(_write_sweep(env, [_gpt4o(server.url)])))  # planning needs no key
-        spec = next(r for r in sw.runs if r.job == AM.JOB)
+        spec = next(r for r in sw.runs if r.job == AR.JOB)
         with pytest.raises(SW.SweepError, match="needs the OPENAI_API_KEY environment variable"):
             SW.run_job(spec.to_dict())
         assert server.requests == []
@@ -392,7 +393,7 @@ def test_server_errors_after_retries_are_a_clear_error(env, golds) -> None:
         entry = _gpt4o(server.url, num_concurrent=1)  # lm-eval's synchronous client this time
         entry["model"] = "local-chat-completions"
         sw = SW.load_sweep(str(_write_sweep(env, [entry])))
-        spec = next(r for r in sw.runs if r.job == AM.JOB)
+        spec = next(r for r in sw.runs if r.job == AR.JOB)
         with pytest.raises(SW.SweepError, match=r"api model 'gpt-4o': requests to .* failed after 1 tries: "
                                                 r"HTTPError: 500"):
             SW.run_job(spec.to_dict())
@@ -410,7 +411,7 @@ def test_local_completions_renders_the_served_models_chat_template(env, golds, t
         entry = {"name": "served-tiny", "model": "local-completions",
                  "model_args": {"model": "tiny", "base_url": url, "tokenizer": str(tiny_llama), "max_retries": 1}}
         sw = SW.load_sweep(str(_write_sweep(env, [entry])))
-        spec = next(r for r in sw.runs if r.job == AM.JOB)
+        spec = next(r for r in sw.runs if r.job == AR.JOB)
         result = SW.run_job(spec.to_dict())
         assert {r["path"] for r in server.requests} == {"/v1/completions"} and len(server.requests) == 8
         sent = [r["body"]["prompt"] for r in server.requests]  # a batch of token-id lists

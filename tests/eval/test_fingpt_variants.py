@@ -291,8 +291,8 @@ def test_tiny_model_runs_both_variants_under_lm_eval(on_mirror, tiny_llama, task
 
 
 def test_peer_rows_of_the_variants_and_their_selection_task() -> None:
-    from finbench.report import build as R
     from finbench.report import peers as P
+    from finbench.report.sections import references as R
     rows = [r for r in P.load() if r["task"] in VARIANTS]
     assert rows and all(r["split_match"] and r["split"] == "test" for r in rows)
     assert {r["task"] for r in rows} == {"fiqa_sa_fingpt"}  # no published FinGPT Headline number found

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_peers_file_rows_cite_sources_and_like_for_like_splits_are_ours(fixture_data) -> None:
     from finbench.data.tasks import discover
-    from finbench.report import build as R
     from finbench.report import peers as P
+    from finbench.report.sections import references as R
 
     rows = P.load()
     assert R.REFERENCES == rows  # the report reads its table from the data file

@@ -20,6 +20,8 @@ from eval_plugins import metrics as EM
 from eval_plugins.parsers import MISSING
 from finbench import sweep as SW
 from finbench.report import build as RP
+from finbench.report import data as RD
+from finbench.report import parts as RPARTS
 
 LABELS = ["negative", "neutral", "positive"]
 MIXTURES = {  # name -> (components, accuracy on fpb, accuracy on tfns)
@@ -178,7 +180,7 @@ def _floats(rows: list[dict], key: str) -> np.ndarray:
 def test_corrected_pvalues_cover_the_whole_family(rendered) -> None:
     from finbench.report import stats as S
     _, out = rendered
-    family = [row for name in RP.FAMILY for row in csv.DictReader((out / name).open())]
+    family = [row for name in RPARTS.FAMILY for row in csv.DictReader((out / name).open())]
     n_effect = len(list(csv.DictReader((out / "cocktail_effect.csv").open())))
     assert n_effect >= 4 and len(family) > n_effect  # regression and size-matched rows are in it too
     raw, holm, bh = _floats(family, "p_bootstrap"), _floats(family, "p_holm"), _floats(family, "p_bh")
@@ -218,7 +220,7 @@ def test_peers_on_our_split_are_printed_beside_ours(rendered) -> None:
     assert "FinGPT v3.3 (Llama-2-13B LoRA)" in like and "BloombergGPT" not in like
     assert "BloombergGPT-50B" in context and "FinGPT" not in context
     # ours: the dev-selected mixture (`all` on fpb), test seed mean in the peer's metric
-    data = RP.Data.load(store)
+    data = RD.Data.load(store)
     try:
         ours = np.mean(data.seed_values(data.cells[("r1", "all")], "test", "fpb", "f1_weighted", "tolerant"))
     finally:
@@ -246,7 +248,7 @@ def test_lower_is_better_metric_selects_and_marks_the_lowest(rendered, tmp_path)
     out = tmp_path / "report"
     RP.build_report(store, out, resamples=50)
     rows = [r for r in csv.DictReader((out / "per_task.csv").open()) if r["task"] == "fpb" and r["filter"] == "tolerant"]
-    dev = {r["mixture"]: float(r["mean"]) for r in rows if r["split"] == "dev" and not RP.is_control(r["mixture"])}
+    dev = {r["mixture"]: float(r["mean"]) for r in rows if r["split"] == "dev" and not RD.is_control(r["mixture"])}
     test = {r["mixture"]: float(r["mean"]) for r in rows if r["split"] == "test"}
     table = (out / "report.md").read_text().split("## r1: test scores")[1].split("###")[0]
     fpb_cell = {line.split("|")[1].strip(): line.split("|")[2] for line in table.splitlines()

@@ -24,6 +24,10 @@ from finbench.train.schema import (
     RecipeError,
 )
 
+# The seed plugin's dotted name (finbench/train/seed_plugin.py), spelled here so compiling a config
+# does not import Axolotl.
+SEED_PLUGIN = "finbench.train.seed_plugin.SeedPlugin"
+
 
 @dataclass(frozen=True)
 class MixtureInfo:
@@ -147,6 +151,8 @@ def compile_config(
         cfg["eot_tokens"] = [eot]
     for key, value in (data.get("axolotl") or {}).items():
         cfg[key] = value
+    # ours first, then any the recipe's pass-through block names (Liger, Cut Cross Entropy, ...)
+    cfg["plugins"] = [SEED_PLUGIN, *(p for p in cfg.get("plugins") or [] if p != SEED_PLUGIN)]
     if not gpu:
         # The pass-through block must not bring GPU-only settings back on a CPU machine.
         for key in GPU_ONLY_AXOLOTL_KEYS:

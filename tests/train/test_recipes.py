@@ -86,6 +86,23 @@ def test_shipped_recipe_compiles_and_passes_axolotl_validator(name, tmp_path):
                 assert cfg["lora_mlp_kernel"] is False and cfg["lora_qkv_kernel"] is False
 
 
+def test_every_config_names_the_seed_plugin_first(tmp_path, tiny):
+    # Axolotl seeds only the Trainer, after the LoRA weights exist; the plugin seeds before them.
+    import importlib
+
+    from axolotl.integrations.base import BasePlugin
+
+    module, _, cls = AX.SEED_PLUGIN.rpartition(".")
+    assert issubclass(getattr(importlib.import_module(module), cls), BasePlugin)
+    assert compile_recipe(R.load(write_recipe(tmp_path, tiny)), tmp_path, gpu=False)["plugins"] == [AX.SEED_PLUGIN]
+    # A recipe's own plugins (pass-through block) come after it, once each, and Axolotl accepts them.
+    lm_eval_plugin = "axolotl.integrations.lm_eval.LMEvalPlugin"
+    tiny["axolotl"] = {"plugins": [lm_eval_plugin, AX.SEED_PLUGIN]}
+    cfg = compile_recipe(R.load(write_recipe(tmp_path, tiny, "r2")), tmp_path, gpu=False)
+    assert cfg["plugins"] == [AX.SEED_PLUGIN, lm_eval_plugin]
+    assert AX.validate_axolotl(cfg, where="r2")["plugins"] == cfg["plugins"]
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_recipe_mixture_resolves(name):
     TR.check_mixture(R.load(name))  # raises RecipeError for a missing / malformed mixture

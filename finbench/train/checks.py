@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finbench.core import validate as V
+from finbench.train import models as M
 from finbench.train.schema import (
     BLOCKS,
     BUILTIN_MODELS,
@@ -157,6 +158,8 @@ def check_references(recipe: Recipe) -> list[str]:
                 f"{path}: key eval.tasks: {V.short(name)} is not an lm-eval task, group or tag (neither "
                 f"one of ours in {T.TASKS_DIR} nor an lm-eval built-in).{hint}"
             )
+    if recipe.is_adapter:
+        warnings += _check_adapter_layers(recipe)
     targets = list((data.get("lora") or {}).get("lora_target_modules") or [])
     if targets and recipe.is_adapter:
         modules = model_module_names(data["base_model"])
@@ -175,6 +178,29 @@ def check_references(recipe: Recipe) -> list[str]:
                         f"{V.short(data['base_model'])}.{hint or ' Module names: ' + V.listing(leaves, 20)}"
                     )
     return warnings
+
+
+def _check_adapter_layers(recipe: Recipe) -> list[str]:
+    """`lora.peft_layers_to_transform` against the model's layer count (PEFT would otherwise fail
+    only once the model has loaded, after preprocessing)."""
+    layers = (recipe.data.get("lora") or {}).get("peft_layers_to_transform")
+    if not layers:
+        return []
+    base = recipe.data["base_model"]
+    if base.startswith(BUILTIN_PREFIX):  # the arch's default config would give the wrong count
+        name = base[len(BUILTIN_PREFIX) :]
+        n = M.SMOLLM2_LAYERS if name == "smollm2" else M.TINY_LAYERS if name in BUILTIN_ARCHS else None
+    else:
+        n = getattr(_model_config(base), "num_hidden_layers", None)
+    if not isinstance(n, int):
+        return [f"{recipe.path}: lora.peft_layers_to_transform not checked: the layer count of "
+                f"{recipe.data['base_model']!r} is not available locally; PEFT checks it when it loads"]
+    if max(layers) >= n:
+        raise RecipeError(
+            f"{recipe.path}: key lora.peft_layers_to_transform: layer {max(layers)} does not exist; "
+            f"{V.short(recipe.data['base_model'])} has {n} decoder layers (indices 0 to {n - 1})"
+        )
+    return []
 
 
 @functools.lru_cache(maxsize=16)

@@ -63,6 +63,12 @@ def _tokenizer(vocab_size: int):
     return fast
 
 
+# Decoder layer counts of the builtin models, for checking a recipe's layer indices before anything
+# is built (tests compare them with the built models' configs).
+TINY_LAYERS = 2
+SMOLLM2_LAYERS = 30  # SmolLM2-135M: the GGUF's block_count, the converted config's num_hidden_layers
+
+
 def tiny_model(out_dir: Path | None = None, arch: str = "llama", seed: int = 0) -> Path:
     """A random ~1M-parameter causal LM of the given architecture, with a trained tokenizer."""
     if arch not in ARCHS:
@@ -78,7 +84,7 @@ def tiny_model(out_dir: Path | None = None, arch: str = "llama", seed: int = 0) 
             vocab_size=len(tok),
             hidden_size=64,
             intermediate_size=128,
-            num_hidden_layers=2,
+            num_hidden_layers=TINY_LAYERS,
             num_attention_heads=4,
             num_key_value_heads=2,
             max_position_embeddings=2048,

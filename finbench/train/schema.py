@@ -93,6 +93,13 @@ def _warmup_steps(value: Any) -> str | None:
     return f"must be an integer in [0, {MAX_STEPS}] or 'auto' (auto: 10 for mixtures of more than 3 datasets, else 0)"
 
 
+def _layer_indices(value: Any) -> str | None:
+    ok = all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+    if not value or not ok or len(set(value)) != len(value):
+        return "must be a non-empty list of distinct integers >= 0"
+    return None
+
+
 def _between(low: float, high: float, *, low_open: bool = False) -> Any:
     """A check: a finite number in [low, high] ((low, high] with `low_open`); states the bounds."""
     def fmt(x: float) -> str:
@@ -247,6 +254,11 @@ LORA: dict[str, Field] = {
     "lora_target_linear": Field((bool,), "true or false"),
     "lora_target_modules": Field(_STR_LIST, "a list of module names"),
     "lora_modules_to_save": Field(_STR_LIST, "a list of module names"),
+    # PEFT's layers_to_transform: the adapter goes on these decoder layers only (checked against
+    # the model's num_hidden_layers in checks.check_references)
+    "peft_layers_to_transform": Field(
+        (list,), "a list of distinct decoder layer indices (integers >= 0)", check=_layer_indices
+    ),
 }
 
 DEEPSPEED_INITIAL_SCALE_POWER = 32  # Axolotl's deepspeed_configs/zero{2,3}*.json (fp16 loss scale 2**32)

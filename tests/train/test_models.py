@@ -18,7 +18,9 @@ def test_smollm2_folder_loads_and_answers(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = models.smollm2(tmp_path / "smol")
-    assert "quantization_config" not in json.loads((path / "config.json").read_text())
+    config = json.loads((path / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert config["num_hidden_layers"] == models.SMOLLM2_LAYERS  # what checks.py counts
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     # The model's end of turn, as upstream (the GGUF reader said <|im_start|>, so Axolotl never

@@ -25,6 +25,11 @@ RECIPE_MUTANTS = {
     "eval_batch": ("  batch_size: 8", "  batch_size: -5", "eval.batch_size", "'auto'"),
     "eval_task": ("  tasks: [fpb]", "  tasks: [fpbb]", "eval.tasks", "'fpb'"),
     "lora_module": ("  lora_target_linear: true", "  lora_target_modules: [q_proj, qq_proj]", "lora.lora_target_modules", "'q_proj'"),
+    # tiny-llama has 2 decoder layers: PEFT would fail only after preprocessing and model load
+    "lora_layer": ("  lora_target_linear: true", "  lora_target_linear: true\n  peft_layers_to_transform: [1, 2]",
+                   "lora.peft_layers_to_transform", "has 2 decoder layers"),
+    "lora_layer_dup": ("  lora_target_linear: true", "  lora_target_linear: true\n  peft_layers_to_transform: [1, 1]",
+                       "lora.peft_layers_to_transform", "distinct integers >= 0"),
 }
 
 
@@ -88,3 +93,12 @@ def test_dry_run_of_an_overlong_base_model_is_one_line(tmp_path, capsys, name) -
     assert cli.main(["train", str(path), "--dry-run"]) == 2
     err = one_line_error(capsys, tmp_path)
     assert "r.yaml: key base_model" in err
+
+
+def test_builtin_layer_counts_are_the_built_models(tiny_llama):
+    # checks.py counts a builtin's layers from these constants (the arch's default config says 32)
+    import json
+
+    from finbench.train import models as M
+    assert json.loads((tiny_llama / "config.json").read_text())["num_hidden_layers"] == M.TINY_LAYERS
+    # (SmolLM2's count: tests/train/test_models.py, on the converted model)

@@ -202,8 +202,8 @@ def _check_run_folder(p: Plan, force: bool) -> str:
         if done.get("config_sha256") == p.config_sha:
             return "done"
         raise R.RecipeError(
-            f"{p.run_dir} holds a finished run of a different config (recipe or mixture changed); "
-            "pass --force to retrain it from scratch"
+            f"{p.run_dir} holds a finished run of a different config (the recipe, its mixture or "
+            "finbench's compiled config changed); pass --force to retrain it from scratch"
         )
     has_ckpt = any(p.output_dir.glob("checkpoint-*"))
     if (

@@ -245,6 +245,15 @@ class _Driver:
             return True
         return False
 
+    def claim_submitted(self, jobs: list[dict[str, Any]]) -> None:
+        """Runs an earlier driver submitted but was killed before marking (it writes jobs.json first,
+        so a submitted array is never lost): their attempt happened, so mark them running once."""
+        for rid in sorted({r for entry in jobs for r in entry["runs"] if r in self.by_id}):
+            spec = self.by_id[rid]
+            status = self.store.status([m.key for m in spec.members])
+            if "pending" in status.values():
+                self.store.mark_running(spec)
+
     def record_earlier_results(self) -> None:
         """Results left by an earlier (killed) driver's array tasks: record, never resubmit."""
         for rid in list(self.by_id):
@@ -337,8 +346,9 @@ def run_slurm(sweep: Sweep, store: RunStore, job: Callable[..., Any] | str = DEF
     if not todo:
         return new_counts(sweep, todo)
     driver = _Driver(sweep, store, todo, _job_ref(job), log)
-    driver.record_earlier_results()
     jobs = _read_jobs(driver.spool)
+    driver.claim_submitted(jobs)
+    driver.record_earlier_results()
     driver.adopt(jobs)
     driver.submit(jobs)
     try:

@@ -129,13 +129,14 @@ def _validate_base_model(value: str, path: Path) -> None:
             )
 
 
-# The architecture each builtin model is built with (finbench.train.models): enough to know its modules.
+# The architecture and decoder layer count each builtin model is built with (finbench.train.models):
+# enough to know its modules and layer indices without building it.
 BUILTIN_ARCHS = {
-    "tiny-llama": "llama",
-    "tiny-mistral": "mistral",
-    "tiny-qwen2": "qwen2",
-    "tiny-phi3": "phi3",
-    "smollm2": "llama",
+    "tiny-llama": ("llama", M.TINY_LAYERS),
+    "tiny-mistral": ("mistral", M.TINY_LAYERS),
+    "tiny-qwen2": ("qwen2", M.TINY_LAYERS),
+    "tiny-phi3": ("phi3", M.TINY_LAYERS),
+    "smollm2": ("llama", M.SMOLLM2_LAYERS),
 }
 
 
@@ -187,18 +188,14 @@ def _check_adapter_layers(recipe: Recipe) -> list[str]:
     if not layers:
         return []
     base = recipe.data["base_model"]
-    if base.startswith(BUILTIN_PREFIX):  # the arch's default config would give the wrong count
-        name = base[len(BUILTIN_PREFIX) :]
-        n = M.SMOLLM2_LAYERS if name == "smollm2" else M.TINY_LAYERS if name in BUILTIN_ARCHS else None
-    else:
-        n = getattr(_model_config(base), "num_hidden_layers", None)
+    n = getattr(_model_config(base), "num_hidden_layers", None)
     if not isinstance(n, int):
         return [f"{recipe.path}: lora.peft_layers_to_transform not checked: the layer count of "
-                f"{recipe.data['base_model']!r} is not available locally; PEFT checks it when it loads"]
+                f"{base!r} is not available locally; PEFT checks it when it loads"]
     if max(layers) >= n:
         raise RecipeError(
             f"{recipe.path}: key lora.peft_layers_to_transform: layer {max(layers)} does not exist; "
-            f"{V.short(recipe.data['base_model'])} has {n} decoder layers (indices 0 to {n - 1})"
+            f"{V.short(base)} has {n} decoder layers (indices 0 to {n - 1})"
         )
     return []
 
@@ -225,8 +222,8 @@ def _model_config(base_model: str) -> Any:
     from transformers import AutoConfig
 
     if base_model.startswith(BUILTIN_PREFIX):
-        arch = BUILTIN_ARCHS.get(base_model[len(BUILTIN_PREFIX) :])
-        return AutoConfig.for_model(arch) if arch else None
+        built = BUILTIN_ARCHS.get(base_model[len(BUILTIN_PREFIX) :])
+        return AutoConfig.for_model(built[0], num_hidden_layers=built[1]) if built else None
     folder = Path(base_model).expanduser()
     if not (folder / "config.json").is_file():
         if not HUB_ID.match(base_model):

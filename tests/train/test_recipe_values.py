@@ -96,9 +96,13 @@ def test_dry_run_of_an_overlong_base_model_is_one_line(tmp_path, capsys, name) -
 
 
 def test_builtin_layer_counts_are_the_built_models(tiny_llama):
-    # checks.py counts a builtin's layers from these constants (the arch's default config says 32)
+    # checks.py reads a builtin's config without building it (the arch's default config says 32 layers)
     import json
 
+    from finbench.train import checks as C
     from finbench.train import models as M
-    assert json.loads((tiny_llama / "config.json").read_text())["num_hidden_layers"] == M.TINY_LAYERS
-    # (SmolLM2's count: tests/train/test_models.py, on the converted model)
+    built = json.loads((tiny_llama / "config.json").read_text())["num_hidden_layers"]
+    assert C._model_config("builtin:tiny-llama").num_hidden_layers == built == M.TINY_LAYERS
+    assert C._model_config("builtin:smollm2").num_hidden_layers == M.SMOLLM2_LAYERS
+    assert not any(".layers.2." in m for m in C.model_module_names("builtin:tiny-llama"))
+    # (SmolLM2's built count: tests/train/test_models.py, on the converted model)

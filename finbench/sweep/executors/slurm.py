@@ -248,10 +248,10 @@ class _Driver:
     def claim_submitted(self, jobs: list[dict[str, Any]]) -> None:
         """Runs an earlier driver submitted but was killed before marking (it writes jobs.json first,
         so a submitted array is never lost): their attempt happened, so mark them running once."""
+        status = self.store.status()  # one read, not one per run (a key not in it is pending)
         for rid in sorted({r for entry in jobs for r in entry["runs"] if r in self.by_id}):
             spec = self.by_id[rid]
-            status = self.store.status([m.key for m in spec.members])
-            if "pending" in status.values():
+            if any(status.get(m.key, "pending") == "pending" for m in spec.members):
                 self.store.mark_running(spec)
 
     def record_earlier_results(self) -> None:
